@@ -1,0 +1,107 @@
+#include "flowctl/describe.hpp"
+
+#include <fmt/format.h>
+
+namespace flow::cli {
+namespace {
+
+std::string constraints(const OptionSpec& o) {
+  std::string c;
+  if (o.min && o.max) c = fmt::format("range [{}, {}]", format_double(*o.min), format_double(*o.max));
+  else if (o.min) c = fmt::format(">= {}", format_double(*o.min));
+  else if (o.max) c = fmt::format("<= {}", format_double(*o.max));
+  if (!o.allowed.empty()) {
+    std::string v;
+    for (const auto& a : o.allowed) v += (v.empty() ? "" : ", ") + a;
+    c += (c.empty() ? "" : "; ") + std::string("one of: ") + v;
+  }
+  if (o.type == OptionType::Duration && (o.min || o.max)) c += " (seconds)";
+  return c;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out += static_cast<char>(c);
+    }
+  }
+  return "\"" + out + "\"";
+}
+
+std::string md_cell(std::string s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+std::string outputs_text(const PluginInfo& i) {
+  std::string o = i.main_output ? "main" : "";
+  for (const auto& x : i.extra_outputs) o += (o.empty() ? "" : ", ") + x;
+  return o.empty() ? "none" : o;
+}
+
+}  // namespace
+
+std::string describe_text(const PluginDescriptor& d) {
+  const auto& i = d.info;
+  std::string out = fmt::format("{} {} ({})\n  {}\n  outputs: {}\n\noptions:\n", i.name, i.version, kind_name(i.kind),
+                                i.description, outputs_text(i));
+  if (d.options.empty()) out += "  (none)\n";
+  for (const auto& o : d.options) {
+    out += fmt::format("  {:<20} {:<14} {}\n", o.name, option_type_name(o.type),
+                       o.required ? "required" : "default: " + o.default_text);
+    out += fmt::format("  {:<20} {}\n", "", o.doc);
+    if (auto c = constraints(o); !c.empty()) out += fmt::format("  {:<20} {}\n", "", c);
+  }
+  return out;
+}
+
+std::string describe_json(const PluginDescriptor& d) {
+  const auto& i = d.info;
+  std::string extra;
+  for (const auto& x : i.extra_outputs) extra += (extra.empty() ? "" : ", ") + json_escape(x);
+  std::string out = fmt::format(
+      "{{\n  \"schema_version\": {},\n  \"name\": {},\n  \"version\": {},\n  \"kind\": {},\n  \"description\": {},\n"
+      "  \"main_output\": {},\n  \"extra_outputs\": [{}],\n  \"options\": [",
+      kDescribeSchemaVersion, json_escape(i.name), json_escape(i.version), json_escape(kind_name(i.kind)),
+      json_escape(i.description), i.main_output ? "true" : "false", extra);
+  for (std::size_t k = 0; k < d.options.size(); ++k) {
+    const auto& o = d.options[k];
+    std::string allowed;
+    for (const auto& a : o.allowed) allowed += (allowed.empty() ? "" : ", ") + json_escape(a);
+    out += fmt::format(
+        "{}\n    {{\"name\": {}, \"type\": {}, \"required\": {}, \"default\": {}, \"doc\": {}, \"min\": {}, \"max\": {}, "
+        "\"allowed\": [{}]}}",
+        k ? "," : "", json_escape(o.name), json_escape(option_type_name(o.type)), o.required ? "true" : "false",
+        o.required ? "null" : json_escape(o.default_text), json_escape(o.doc), o.min ? format_double(*o.min) : "null",
+        o.max ? format_double(*o.max) : "null", allowed);
+  }
+  out += d.options.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  return out;
+}
+
+std::string describe_markdown(const PluginDescriptor& d) {
+  std::string out = "| option | type | default | description |\n|---|---|---|---|\n";
+  for (const auto& o : d.options) {
+    std::string doc = o.doc;
+    if (auto c = constraints(o); !c.empty()) doc += " (" + c + ")";
+    out += fmt::format("| `{}` | {} | {} | {} |\n", o.name, option_type_name(o.type),
+                       o.required ? std::string("**required**") : "`" + md_cell(o.default_text) + "`", md_cell(doc));
+  }
+  if (d.options.empty()) out += "| (none) | | | |\n";
+  return out;
+}
+
+}  // namespace flow::cli

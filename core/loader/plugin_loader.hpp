@@ -1,0 +1,75 @@
+// Finds and loads plugin libraries (Boost.DLL), checking the ABI stamp before touching any C++
+// object of the plugin. A loaded library stays mapped while anything created from it lives:
+// Plugin holds the library, and stages keep their Plugin alive.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flow/plugin.hpp"
+
+namespace boost::dll {
+class shared_library;
+}
+
+namespace flow::loader {
+
+class Plugin {
+ public:
+  Plugin(std::shared_ptr<boost::dll::shared_library> lib, const PluginDescriptor* d,
+         std::filesystem::path path)
+      : lib_(std::move(lib)), descriptor_(d), path_(std::move(path)) {}
+  const PluginDescriptor& descriptor() const { return *descriptor_; }
+  const PluginInfo& info() const { return descriptor_->info; }
+  const std::filesystem::path& path() const { return path_; }
+
+  // Calls into the plugin, turning anything it throws into a clear message.
+  std::vector<ConfigError> check(const Value& config, const Location& where) const;
+  std::unique_ptr<Stage> create(const Value& config) const;  // throws std::runtime_error
+
+ private:
+  std::shared_ptr<boost::dll::shared_library> lib_;
+  const PluginDescriptor* descriptor_;
+  std::filesystem::path path_;
+};
+
+using PluginPtr = std::shared_ptr<const Plugin>;
+
+class LoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Loads one library file; throws LoadError naming the file and the reason.
+PluginPtr load_plugin_file(const std::filesystem::path& path);
+
+// The search path: --plugin-path entries, then FLOW_PLUGIN_PATH (colon-separated), then the
+// directory next to the running flowctl (../lib/flow/plugins), which is both the build tree's
+// and the install tree's layout.
+std::vector<std::filesystem::path> default_search_path(const std::vector<std::string>& extra);
+
+class Registry {
+ public:
+  explicit Registry(std::vector<std::filesystem::path> search_path)
+      : search_path_(std::move(search_path)) {}
+
+  // By plugin name ("csv-window-sink" -> libflow-csv-window-sink.so) or by a path to a .so.
+  // Throws LoadError.
+  PluginPtr get(const std::string& name_or_path);
+  // Every library found on the search path; libraries that fail to load are reported in
+  // `failures` as "path: reason".
+  std::vector<PluginPtr> discover(std::vector<std::string>* failures = nullptr);
+  const std::vector<std::filesystem::path>& search_path() const { return search_path_; }
+
+ private:
+  std::optional<std::filesystem::path> find(const std::string& name) const;
+
+  std::vector<std::filesystem::path> search_path_;
+  std::map<std::string, PluginPtr> by_path_;
+};
+
+}  // namespace flow::loader

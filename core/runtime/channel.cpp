@@ -1,0 +1,124 @@
+#include "runtime/channel.hpp"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace flow::runtime {
+
+// A writer blocked this long gets one log line (and one when it resumes): long stalls are what
+// operators need to see, a few milliseconds of backpressure is normal operation.
+static constexpr auto kBlockedLogAfter = std::chrono::seconds(1);
+
+Channel::Channel(std::string name, std::size_t max_batches, uint64_t max_bytes, int writers, LogHook log)
+    : name_(std::move(name)), max_batches_(max_batches), max_bytes_(max_bytes), log_(std::move(log)), writers_(writers) {
+  if (max_batches_ == 0) throw std::invalid_argument("channel '" + name_ + "': max_batches must be at least 1");
+  if (max_bytes_ == 0) throw std::invalid_argument("channel '" + name_ + "': max_bytes must be at least 1");
+  if (writers_ <= 0) throw std::invalid_argument("channel '" + name_ + "': needs at least one writer");
+  stats_.max_batches = max_batches_;
+  stats_.max_bytes = max_bytes_;
+}
+
+bool Channel::has_room(uint64_t bytes) const {
+  if (queue_.empty()) return true;
+  return queue_.size() < max_batches_ && bytes_ + bytes <= max_bytes_;
+}
+
+void Channel::admit(Batch&& batch, uint64_t bytes) {
+  stats_.batches_in += 1;
+  stats_.records_in += batch.num_rows();
+  queue_.emplace_back(std::move(batch), bytes);
+  bytes_ += bytes;
+  stats_.peak_depth = std::max(stats_.peak_depth, queue_.size());
+  stats_.peak_bytes = std::max(stats_.peak_bytes, bytes_);
+}
+
+bool Channel::push(Batch&& batch) {
+  const uint64_t bytes = batch.byte_size();
+  std::unique_lock lock(mu_);
+  if (!cancelled_ && !has_room(bytes)) {
+    const auto start = std::chrono::steady_clock::now();
+    while (!cancelled_ && !has_room(bytes)) {
+      if (not_full_.wait_for(lock, kBlockedLogAfter) == std::cv_status::timeout && !blocked_logged_ && log_ &&
+          !cancelled_ && !has_room(bytes)) {
+        blocked_logged_ = true;
+        log_(fmt::format("channel '{}' full ({} batches, {} bytes): writer blocked (backpressure)", name_,
+                         queue_.size(), bytes_));
+      }
+    }
+    const auto waited = std::chrono::steady_clock::now() - start;
+    stats_.blocked_ns += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
+    if (blocked_logged_ && log_) {
+      blocked_logged_ = false;
+      log_(fmt::format("channel '{}' writer resumed after {} ms", name_,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()));
+    }
+  }
+  if (cancelled_) return false;
+  admit(std::move(batch), bytes);
+  lock.unlock();
+  not_empty_.notify_one();
+  return true;
+}
+
+bool Channel::try_push(Batch& batch) {
+  const uint64_t bytes = batch.byte_size();
+  std::unique_lock lock(mu_);
+  if (cancelled_ || !has_room(bytes)) return false;
+  admit(std::move(batch), bytes);
+  lock.unlock();
+  not_empty_.notify_one();
+  return true;
+}
+
+bool Channel::wait_writable(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  // Room for a batch of unknown size: one slot and some byte budget left.
+  auto room = [&] { return cancelled_ || queue_.empty() || (queue_.size() < max_batches_ && bytes_ < max_bytes_); };
+  not_full_.wait_for(lock, timeout, room);
+  return !cancelled_ && room();
+}
+
+Channel::Pop Channel::pop(Batch& out, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  auto ready = [&] { return cancelled_ || !queue_.empty() || writers_ == 0; };
+  if (!not_empty_.wait_for(lock, timeout, ready)) return Pop::Timeout;
+  if (cancelled_) return Pop::Cancelled;
+  if (queue_.empty()) return Pop::End;
+  out = std::move(queue_.front().first);
+  bytes_ -= queue_.front().second;
+  queue_.pop_front();
+  lock.unlock();
+  not_full_.notify_all();  // several writers may wait for different amounts of room
+  return Pop::Item;
+}
+
+void Channel::writer_done() {
+  {
+    std::lock_guard lock(mu_);
+    if (writers_ > 0) --writers_;
+  }
+  not_empty_.notify_all();
+}
+
+void Channel::cancel() {
+  std::deque<std::pair<Batch, uint64_t>> dropped;
+  {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    dropped.swap(queue_);  // positions are forgotten (not acknowledged) outside the lock
+    bytes_ = 0;
+  }
+  not_full_.notify_all();
+  not_empty_.notify_all();
+}
+
+ChannelStats Channel::stats() const {
+  std::lock_guard lock(mu_);
+  ChannelStats s = stats_;
+  s.depth = queue_.size();
+  s.bytes = bytes_;
+  return s;
+}
+
+}  // namespace flow::runtime

@@ -1,0 +1,60 @@
+// Runs a checked pipeline: one thread per stage, a bounded channel in front of every stage that
+// has inputs, and the lifecycle open -> run -> stop -> drain -> finish -> close, once per cycle.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "loader/plugin_loader.hpp"
+#include "runtime/channel.hpp"
+#include "spec/pipeline_spec.hpp"
+
+namespace flow::runtime {
+
+struct StageReport {
+  std::string id;
+  std::string plugin;
+  StageKind kind = StageKind::Transform;
+  uint64_t batches_in = 0, records_in = 0, batches_out = 0, records_out = 0;
+  std::vector<std::pair<std::string, uint64_t>> counters;  // the plugin's own, "name{label=value}"
+};
+
+struct RunReport {
+  bool ok = true;
+  std::string failed_stage;  // empty when the failure is not a stage's
+  std::string error;
+  bool interrupted = false;  // stopped by SIGINT/SIGTERM
+  bool aborted = false;      // a second signal skipped the drain
+  int cycles_completed = 0;
+  double seconds = 0;
+  std::vector<StageReport> stages;
+  std::vector<std::pair<std::string, ChannelStats>> channels;  // "producer->consumer"
+};
+
+struct RunOptions {
+  bool status_line = false;           // live one-line status on stderr (a terminal)
+  std::function<int()> signal_count;  // SIGINT/SIGTERM seen so far; 1 = drain, 2 = abort
+  std::string run_id;                 // generated when empty
+};
+
+class Runtime {
+ public:
+  Runtime(spec::PipelineSpec spec, std::map<std::string, loader::PluginPtr> plugins, RunOptions options = {});
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  RunReport run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+std::string format_summary(const RunReport& report);
+std::string make_run_id();
+
+}  // namespace flow::runtime

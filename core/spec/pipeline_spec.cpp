@@ -1,0 +1,302 @@
+#include "spec/pipeline_spec.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+namespace flow::spec {
+namespace {
+
+const std::vector<std::string> kTopKeys = {"name", "description", "run", "stages"};
+const std::vector<std::string> kStageKeys = {"id", "plugin", "config", "input", "inputs", "buffer", "description"};
+const std::vector<std::string> kRunKeys = {"duration", "cycles"};
+const std::vector<std::string> kBufferKeys = {"batches", "bytes"};
+
+void check_keys(const Value& map, const std::vector<std::string>& allowed, const std::string& what,
+                std::vector<ConfigError>& errors) {
+  for (const auto& e : map.entries())
+    if (std::find(allowed.begin(), allowed.end(), e.key) == allowed.end())
+      errors.push_back({e.key_location, fmt::format("unknown key '{}' in {}{}", e.key, what,
+                                                    did_you_mean(e.key, allowed))});
+}
+
+std::optional<std::string> scalar(const Value* v, const std::string& what, std::vector<ConfigError>& errors) {
+  if (!v) return std::nullopt;
+  if (!v->is_scalar()) {
+    errors.push_back({v->location(), fmt::format("{} must be a plain value, got a {}", what, Value::kind_name(v->kind()))});
+    return std::nullopt;
+  }
+  return v->text();
+}
+
+bool valid_id(const std::string& id) {
+  if (id.empty()) return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return false;
+  return true;
+}
+
+void parse_buffer(const Value& v, BufferLimits& out, std::vector<ConfigError>& errors) {
+  if (!v.is_map()) {
+    errors.push_back({v.location(), "'buffer' must be a map with 'batches' and/or 'bytes'"});
+    return;
+  }
+  check_keys(v, kBufferKeys, "'buffer'", errors);
+  if (const Value* b = v.find("batches")) {
+    auto n = b->is_scalar() ? parse_int(b->text()) : std::nullopt;
+    if (!n || *n < 1 || *n > 1'000'000)
+      errors.push_back({b->location(), "'buffer.batches' must be an integer from 1 to 1000000"});
+    else
+      out.batches = static_cast<std::size_t>(*n);
+  }
+  if (const Value* b = v.find("bytes")) {
+    auto n = b->is_scalar() ? parse_size(b->text()) : std::nullopt;
+    if (!n || n->bytes < 1024)
+      errors.push_back({b->location(), "'buffer.bytes' must be a size of at least 1KiB, such as 64MiB"});
+    else
+      out.bytes = n->bytes;
+  }
+}
+
+void parse_input(const Value& v, std::vector<OutputRef>& out, std::vector<ConfigError>& errors) {
+  if (!v.is_scalar() || v.text().empty()) {
+    errors.push_back({v.location(), "an input must be a stage id, or 'stage.output'"});
+    return;
+  }
+  const auto& t = v.text();
+  const auto dot = t.find('.');
+  OutputRef r;
+  r.stage = t.substr(0, dot);
+  r.output = dot == std::string::npos ? "" : t.substr(dot + 1);
+  r.where = v.location();
+  out.push_back(std::move(r));
+}
+
+}  // namespace
+
+void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vector<ConfigError>& errors) {
+  const Location cli{"--set", 0, 0};
+  for (const auto& s : sets) {
+    const auto eq = s.find('=');
+    const auto dot = s.find('.');
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 || dot + 1 == eq) {
+      errors.push_back({cli, fmt::format("--set '{}': expected stage.option=value or run.duration=value", s)});
+      continue;
+    }
+    const std::string target = s.substr(0, dot);
+    const std::string key = s.substr(dot + 1, eq - dot - 1);
+    const Location where{"--set " + s, 0, 0};
+    Value value = Value::scalar(s.substr(eq + 1), where);
+    if (!root.is_map()) return;
+    if (target == "run") {
+      Value* run = root.find("run");
+      if (!run) {
+        root.set("run", Value::map(where), where);
+        run = root.find("run");
+      }
+      run->set(key, std::move(value), where);
+      continue;
+    }
+    Value* stages = root.find("stages");
+    Value* stage = nullptr;
+    if (stages && stages->is_list())
+      for (auto& st : stages->items())
+        if (const Value* id = st.find("id"); id && id->is_scalar() && id->text() == target) stage = &st;
+    if (!stage) {
+      errors.push_back({where, fmt::format("--set: no stage with id '{}'", target)});
+      continue;
+    }
+    Value* config = stage->find("config");
+    if (!config || config->is_null()) {
+      stage->set("config", Value::map(where), where);
+      config = stage->find("config");
+    }
+    if (!config->is_map()) {
+      errors.push_back({where, fmt::format("--set: stage '{}' has a config that is not a map", target)});
+      continue;
+    }
+    config->set(key, std::move(value), where);
+  }
+}
+
+std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string& file,
+                                           std::vector<ConfigError>& errors) {
+  const std::size_t before = errors.size();
+  PipelineSpec spec;
+  spec.file = file;
+  if (!root.is_map()) {
+    errors.push_back({root.location(), "a pipeline file must be a map with 'name' and 'stages'"});
+    return std::nullopt;
+  }
+  check_keys(root, kTopKeys, "the pipeline", errors);
+  if (auto n = scalar(root.find("name"), "'name'", errors)) spec.name = *n;
+  else if (!root.find("name")) errors.push_back({root.location(), "missing key 'name'"});
+
+  if (const Value* run = root.find("run")) {
+    if (!run->is_map()) {
+      errors.push_back({run->location(), "'run' must be a map with 'duration' and/or 'cycles'"});
+    } else {
+      check_keys(*run, kRunKeys, "'run'", errors);
+      if (const Value* d = run->find("duration")) {
+        auto dur = d->is_scalar() ? parse_duration(d->text()) : std::nullopt;
+        if (!dur || dur->count() <= 0)
+          errors.push_back({d->location(), fmt::format("'run.duration' must be a positive duration such as 30s or 2m, got '{}'", d->is_scalar() ? d->text() : "?")});
+        else
+          spec.run.duration = *dur;
+      }
+      if (const Value* c = run->find("cycles")) {
+        if (c->is_scalar() && c->text() == "forever") spec.run.cycles = 0;
+        else {
+          auto n = c->is_scalar() ? parse_int(c->text()) : std::nullopt;
+          if (!n || *n < 1 || *n > 1'000'000)
+            errors.push_back({c->location(), fmt::format("'run.cycles' must be a positive integer or 'forever', got '{}'", c->is_scalar() ? c->text() : "?")});
+          else
+            spec.run.cycles = static_cast<int>(*n);
+        }
+      }
+      if (spec.run.cycles != 1 && !spec.run.duration)
+        errors.push_back({run->location(), "'run.cycles' needs 'run.duration': each cycle runs for that long"});
+    }
+  }
+
+  const Value* stages = root.find("stages");
+  if (!stages) {
+    errors.push_back({root.location(), "missing key 'stages'"});
+  } else if (!stages->is_list() || stages->items().empty()) {
+    errors.push_back({stages->location(), "'stages' must be a non-empty list"});
+  } else {
+    std::set<std::string> ids;
+    for (const Value& st : stages->items()) {
+      if (!st.is_map()) {
+        errors.push_back({st.location(), "a stage must be a map with 'id' and 'plugin'"});
+        continue;
+      }
+      check_keys(st, kStageKeys, "a stage", errors);
+      StageSpec s;
+      s.where = st.location();
+      if (auto id = scalar(st.find("id"), "'id'", errors)) {
+        s.id = *id;
+        if (!valid_id(s.id))
+          errors.push_back({st.find("id")->location(), fmt::format("stage id '{}' may hold only letters, digits, '-' and '_'", s.id)});
+        else if (!ids.insert(s.id).second)
+          errors.push_back({st.find("id")->location(), fmt::format("duplicate stage id '{}'", s.id)});
+      } else if (!st.find("id")) {
+        errors.push_back({st.location(), "stage: missing key 'id'"});
+      }
+      const std::string who = s.id.empty() ? std::string("stage") : fmt::format("stage '{}'", s.id);
+      if (auto p = scalar(st.find("plugin"), "'plugin'", errors)) {
+        s.plugin = *p;
+        s.plugin_where = st.find("plugin")->location();
+      } else if (!st.find("plugin")) {
+        errors.push_back({st.location(), who + ": missing key 'plugin'"});
+      }
+      if (const Value* c = st.find("config")) s.config = *c;
+      const Value* in = st.find("input");
+      const Value* ins = st.find("inputs");
+      if (in && ins) errors.push_back({ins->location(), who + ": give 'input' or 'inputs', not both"});
+      if (in) parse_input(*in, s.inputs, errors);
+      if (ins) {
+        if (ins->is_list())
+          for (const auto& i : ins->items()) parse_input(i, s.inputs, errors);
+        else
+          parse_input(*ins, s.inputs, errors);
+      }
+      if (const Value* b = st.find("buffer")) parse_buffer(*b, s.buffer, errors);
+      spec.stages.push_back(std::move(s));
+    }
+  }
+  if (errors.size() != before) return std::nullopt;
+  return spec;
+}
+
+std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec, loader::Registry& registry,
+                                                        std::vector<ConfigError>& errors) {
+  const std::size_t before = errors.size();
+  std::map<std::string, loader::PluginPtr> plugins;
+  for (const auto& s : spec.stages) {
+    try {
+      plugins[s.id] = registry.get(s.plugin);
+    } catch (const std::exception& e) {
+      std::vector<std::string> known;
+      for (const auto& p : registry.discover()) known.push_back(p->info().name);
+      std::string msg = e.what();
+      if (msg.starts_with("unknown plugin")) msg = fmt::format("unknown plugin '{}'{}", s.plugin, did_you_mean(s.plugin, known));
+      errors.push_back({s.plugin_where, fmt::format("stage '{}': {}", s.id, msg)});
+      continue;
+    }
+    Location cfg_where = s.config.is_null() ? s.where : s.config.location();
+    for (auto& e : plugins[s.id]->check(s.config, cfg_where)) {
+      if (e.where.line == 0 && e.where.file.empty()) e.where = cfg_where;
+      errors.push_back({e.where, fmt::format("stage '{}': {}", s.id, e.message)});
+    }
+  }
+  // Inputs: they exist, the named outputs exist, kinds fit.
+  std::map<std::string, std::vector<std::string>> edges;  // consumer -> producers
+  for (const auto& s : spec.stages) {
+    auto me = plugins.find(s.id);
+    const bool is_source = me != plugins.end() && me->second->info().kind == StageKind::Source;
+    if (is_source && !s.inputs.empty())
+      errors.push_back({s.inputs.front().where, fmt::format("stage '{}': a source ({}) takes no input", s.id, s.plugin)});
+    if (!is_source && me != plugins.end() && s.inputs.empty())
+      errors.push_back({s.where, fmt::format("stage '{}': a {} needs an 'input'", s.id, kind_name(me->second->info().kind))});
+    for (const auto& in : s.inputs) {
+      const StageSpec* from = spec.stage(in.stage);
+      if (!from) {
+        std::vector<std::string> ids;
+        for (const auto& o : spec.stages) ids.push_back(o.id);
+        errors.push_back({in.where, fmt::format("stage '{}': input '{}' names no stage{}", s.id, in.str(), did_you_mean(in.stage, ids))});
+        continue;
+      }
+      if (in.stage == s.id) {
+        errors.push_back({in.where, fmt::format("stage '{}': a stage cannot read its own output", s.id)});
+        continue;
+      }
+      edges[s.id].push_back(in.stage);
+      auto p = plugins.find(in.stage);
+      if (p == plugins.end()) continue;
+      const auto& info = p->second->info();
+      if (in.output.empty()) {
+        if (!info.main_output)
+          errors.push_back({in.where, fmt::format("stage '{}': input '{}' is a {} ({}) that emits nothing", s.id, in.str(), kind_name(info.kind), info.name)});
+      } else if (std::find(info.extra_outputs.begin(), info.extra_outputs.end(), in.output) == info.extra_outputs.end()) {
+        std::string outs;
+        for (const auto& o : info.extra_outputs) outs += (outs.empty() ? "" : ", ") + o;
+        errors.push_back({in.where, fmt::format("stage '{}': '{}' has no output '{}' ({} outputs: {}){}", s.id, in.stage, in.output,
+                                                info.name, outs.empty() ? "only the main one" : outs, did_you_mean(in.output, info.extra_outputs))});
+      }
+    }
+  }
+  // Cycles: depth-first search over consumer -> producer edges.
+  std::map<std::string, int> state;  // 0 new, 1 on stack, 2 done
+  std::function<bool(const std::string&)> visit = [&](const std::string& id) {
+    state[id] = 1;
+    for (const auto& dep : edges[id]) {
+      if (state[dep] == 1) return true;
+      if (state[dep] == 0 && visit(dep)) return true;
+    }
+    state[id] = 2;
+    return false;
+  };
+  for (const auto& s : spec.stages)
+    if (state[s.id] == 0 && visit(s.id)) {
+      errors.push_back({s.where, fmt::format("stage '{}': its inputs form a cycle", s.id)});
+      break;
+    }
+  if (errors.size() != before) return {};
+  return plugins;
+}
+
+std::string format_errors(std::vector<ConfigError> errors) {
+  std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+    if (a.where.file != b.where.file) return a.where.file < b.where.file;
+    if (a.where.line != b.where.line) return a.where.line < b.where.line;
+    return a.where.column < b.where.column;
+  });
+  std::string out;
+  for (const auto& e : errors) out += e.str() + "\n";
+  return out;
+}
+
+}  // namespace flow::spec

@@ -1,0 +1,73 @@
+// The pipeline file: its shape (parse_pipeline) and its meaning against the plugins
+// (check_pipeline). Both collect every error with its file:line:column.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flow/options.hpp"
+#include "flow/value.hpp"
+#include "loader/plugin_loader.hpp"
+
+namespace flow::spec {
+
+// A reference to a stage output: "validate" (main output) or "validate.invalid".
+struct OutputRef {
+  std::string stage;
+  std::string output;  // "" = main
+  Location where;
+  std::string str() const { return output.empty() ? stage : stage + "." + output; }
+};
+
+struct BufferLimits {
+  std::size_t batches = 8;
+  uint64_t bytes = 64ull << 20;
+};
+
+struct StageSpec {
+  std::string id;
+  Location where;  // of the stage's map
+  std::string plugin;
+  Location plugin_where;
+  Value config;  // null when absent
+  std::vector<OutputRef> inputs;
+  BufferLimits buffer;  // of this stage's input channel
+};
+
+struct RunSettings {
+  std::optional<Duration> duration;  // none: until the sources end or a signal
+  int cycles = 1;                    // 0 = forever
+};
+
+struct PipelineSpec {
+  std::string name;
+  std::string file;
+  std::vector<StageSpec> stages;
+  RunSettings run;
+
+  const StageSpec* stage(const std::string& id) const {
+    for (const auto& s : stages)
+      if (s.id == id) return &s;
+    return nullptr;
+  }
+};
+
+// Applies `--set key=value` overrides to the parsed file: "stage.option=value" sets a config
+// option of a stage; "run.duration=30s" / "run.cycles=3" set run settings.
+void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vector<ConfigError>& errors);
+
+std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string& file,
+                                           std::vector<ConfigError>& errors);
+
+// Loads each stage's plugin and checks configs, inputs, outputs and the graph's shape.
+// Returns the plugins by stage id (only when no error was found).
+std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec, loader::Registry& registry,
+                                                        std::vector<ConfigError>& errors);
+
+// Sorted by file position, then printed like a compiler's diagnostics.
+std::string format_errors(std::vector<ConfigError> errors);
+
+}  // namespace flow::spec

@@ -1,0 +1,151 @@
+// The plugin descriptor and FLOW_PLUGIN, the one macro a plugin library uses.
+//
+//   class Flagger : public flow::Processor {
+//    public:
+//     struct Options { double threshold = 30.0; };
+//     static flow::PluginInfo info() {
+//       return {"acme.flagger", "1.0.0", flow::StageKind::Transform, "Flags hot readings"};
+//     }
+//     static void declare(flow::OptionTable<Options>& t) {
+//       t.add("threshold", &Options::threshold, "Temperature above which a reading is hot");
+//     }
+//     explicit Flagger(Options o);
+//     void process(flow::Batch b, flow::Emitter& out) override;
+//   };
+//   FLOW_PLUGIN(Flagger)
+//
+// Optional: `static void check(const Options&, const flow::Value& config,
+// std::vector<flow::ConfigError>& errors)` for checks across options, run by `flowctl validate`.
+#pragma once
+
+#include <boost/config.hpp>
+#include <boost/dll/alias.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flow/options.hpp"
+#include "flow/stage.hpp"
+#include "flow/value.hpp"
+
+namespace flow {
+
+// Bumped on any change of the SDK's classes or of this descriptor.
+inline constexpr uint32_t kAbiVersion = 1;
+
+#define FLOW_STRINGIFY2(x) #x
+#define FLOW_STRINGIFY(x) FLOW_STRINGIFY2(x)
+#if defined(__clang__)
+#define FLOW_COMPILER "clang-" FLOW_STRINGIFY(__clang_major__)
+#elif defined(__GNUC__)
+#define FLOW_COMPILER "gcc-" FLOW_STRINGIFY(__GNUC__)
+#else
+#define FLOW_COMPILER "unknown"
+#endif
+#if defined(_GLIBCXX_USE_CXX11_ABI)
+#define FLOW_STDLIB "libstdc++-cxx11abi" FLOW_STRINGIFY(_GLIBCXX_USE_CXX11_ABI)
+#elif defined(_LIBCPP_VERSION)
+#define FLOW_STDLIB "libc++"
+#else
+#define FLOW_STDLIB "unknown-stdlib"
+#endif
+// C++ objects cross the plugin boundary, so the standard library's ABI must match too. GCC and
+// Clang share libstdc++'s ABI, so only the library is compared.
+inline constexpr const char* kToolchainTag = FLOW_STDLIB;
+
+// Read first, through a plain C struct, before any C++ object of the plugin is touched.
+struct AbiStamp {
+  uint32_t abi_version;
+  const char* toolchain;
+  const char* compiler;  // informational
+};
+
+enum class StageKind { Source, Transform, Sink };
+
+inline const char* kind_name(StageKind k) {
+  switch (k) {
+    case StageKind::Source: return "source";
+    case StageKind::Transform: return "transform";
+    case StageKind::Sink: return "sink";
+  }
+  return "?";
+}
+
+struct PluginInfo {
+  std::string name;  // kebab-case; third-party plugins use a dotted prefix ("acme.word-count")
+  std::string version;
+  StageKind kind = StageKind::Transform;
+  std::string description;  // one line
+  // Outputs besides the main one, addressed as "<stage>.<name>" in YAML.
+  std::vector<std::string> extra_outputs = {};
+  // Whether the main output carries data (a pure sink has none; csv-window-sink emits file
+  // events). Sources and transforms always have it.
+  bool main_output = true;
+};
+
+struct PluginDescriptor {
+  PluginInfo info;
+  std::vector<OptionSpec> options;
+  // Every problem of `config` (a map, or null for none); empty when it is valid.
+  std::function<std::vector<ConfigError>(const Value& config)> check;
+  // Builds a stage from a config that `check` accepted. May throw ConfigException.
+  std::function<std::unique_ptr<Stage>(const Value& config)> create;
+};
+
+namespace detail {
+
+template <class S>
+concept HasCheck = requires(const typename S::Options& o, const Value& v,
+                            std::vector<ConfigError>& e) { S::check(o, v, e); };
+
+template <class S>
+PluginDescriptor make_descriptor() {
+  static_assert(std::is_base_of_v<Stage, S>, "FLOW_PLUGIN: the class must derive from flow::Source or flow::Processor");
+  auto table = std::make_shared<OptionTable<typename S::Options>>();
+  S::declare(*table);
+  PluginDescriptor d;
+  d.info = S::info();
+  if (d.info.kind == StageKind::Source || d.info.kind == StageKind::Transform) d.info.main_output = true;
+  d.options = table->specs();
+  d.check = [table](const Value& config) {
+    std::vector<ConfigError> errors;
+    auto opts = table->parse(config, errors);
+    if constexpr (HasCheck<S>) {
+      if (errors.empty()) {
+        try {
+          S::check(opts, config, errors);
+        } catch (const ConfigException& e) {
+          errors.push_back({e.where(), e.what()});
+        }
+      }
+    }
+    return errors;
+  };
+  d.create = [table](const Value& config) -> std::unique_ptr<Stage> {
+    std::vector<ConfigError> errors;
+    auto opts = table->parse(config, errors);
+    if (!errors.empty()) throw ConfigException(errors.front().where, errors.front().message);
+    return std::make_unique<S>(std::move(opts));
+  };
+  return d;
+}
+
+}  // namespace detail
+}  // namespace flow
+
+#define FLOW_PLUGIN(StageClass)                                                              \
+  namespace flow_plugin_entry {                                                              \
+  const ::flow::AbiStamp* abi() {                                                            \
+    static const ::flow::AbiStamp stamp{::flow::kAbiVersion, ::flow::kToolchainTag,          \
+                                        FLOW_COMPILER};                                      \
+    return &stamp;                                                                           \
+  }                                                                                          \
+  const ::flow::PluginDescriptor* descriptor() {                                             \
+    static const ::flow::PluginDescriptor d = ::flow::detail::make_descriptor<StageClass>(); \
+    return &d;                                                                               \
+  }                                                                                          \
+  }                                                                                          \
+  BOOST_DLL_ALIAS(flow_plugin_entry::abi, flow_plugin_abi)                                   \
+  BOOST_DLL_ALIAS(flow_plugin_entry::descriptor, flow_plugin_descriptor_v1)
