@@ -170,6 +170,9 @@ inline std::string format_size(ByteSize s) {
 }
 
 inline std::string format_double(double v) {
+  // Whole numbers print as integers ("1000000", not "1e+06"): they appear in ranges and defaults.
+  if (std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < 1e15)
+    return std::to_string(static_cast<long long>(v));
   char buf[64];
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
   (void)ec;

@@ -1,0 +1,130 @@
+#include "runtime/channel.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+using flow::Batch;
+using flow::runtime::Channel;
+using namespace std::chrono_literals;
+
+namespace {
+Batch numbers(int64_t from, int64_t count, std::size_t pad = 0) {
+  auto schema = flow::make_schema({{"n", flow::Type::Int64}, {"pad", flow::Type::String}});
+  Batch b(schema);
+  for (int64_t i = 0; i < count; ++i) {
+    b.column(0).append_int64(from + i);
+    b.column(1).append_string(std::string(pad, 'x'));
+  }
+  return b;
+}
+}  // namespace
+
+TEST(Channel, RejectsZeroLimits) {
+  EXPECT_THROW(Channel("c", 0, 100, 1), std::invalid_argument);
+  EXPECT_THROW(Channel("c", 1, 0, 1), std::invalid_argument);
+  EXPECT_THROW(Channel("c", 1, 100, 0), std::invalid_argument);
+}
+
+TEST(Channel, SlowReaderBlocksFastWriterWithoutLossOrReorder) {
+  Channel ch("test", 4, 1 << 30, 1);
+  constexpr int kBatches = 200;
+  std::atomic<std::size_t> max_depth{0};
+  std::thread writer([&] {
+    for (int i = 0; i < kBatches; ++i) ASSERT_TRUE(ch.push(numbers(i * 10, 10)));
+    ch.writer_done();
+  });
+  int64_t expect = 0;
+  int popped = 0;
+  for (;;) {
+    Batch b;
+    auto r = ch.pop(b, 1s);
+    if (r == Channel::Pop::End) break;
+    ASSERT_EQ(r, Channel::Pop::Item);
+    max_depth = std::max<std::size_t>(max_depth, ch.stats().depth);
+    for (std::size_t i = 0; i < b.num_rows(); ++i) ASSERT_EQ(b.column(0).int64_at(i), expect++);
+    ++popped;
+    if (popped % 20 == 0) std::this_thread::sleep_for(2ms);  // a slow reader
+  }
+  writer.join();
+  EXPECT_EQ(popped, kBatches);
+  EXPECT_EQ(expect, kBatches * 10);
+  const auto st = ch.stats();
+  EXPECT_LE(st.peak_depth, 4u);  // the bound held
+  EXPECT_EQ(st.batches_in, static_cast<uint64_t>(kBatches));
+  EXPECT_EQ(st.records_in, static_cast<uint64_t>(kBatches * 10));
+}
+
+TEST(Channel, ByteBoundHolds) {
+  const uint64_t one = numbers(0, 10, 1000).byte_size();
+  Channel ch("bytes", 1000, one * 3, 1);
+  Batch b1 = numbers(0, 10, 1000), b2 = numbers(10, 10, 1000), b3 = numbers(20, 10, 1000), b4 = numbers(30, 10, 1000);
+  EXPECT_TRUE(ch.try_push(b1));
+  EXPECT_TRUE(ch.try_push(b2));
+  EXPECT_TRUE(ch.try_push(b3));
+  EXPECT_FALSE(ch.try_push(b4));  // would exceed the byte limit
+  EXPECT_EQ(b4.num_rows(), 10u);  // untouched
+  EXPECT_LE(ch.stats().bytes, one * 3);
+  Batch out;
+  ASSERT_EQ(ch.pop(out, 0ms), Channel::Pop::Item);
+  EXPECT_TRUE(ch.try_push(b4));
+}
+
+TEST(Channel, OversizeBatchIsAdmittedAloneSoItCannotWedge) {
+  Channel ch("big", 10, 100, 1);
+  Batch big = numbers(0, 10, 1000);
+  ASSERT_GT(big.byte_size(), 100u);
+  EXPECT_TRUE(ch.try_push(big));
+  Batch small = numbers(0, 1);
+  EXPECT_FALSE(ch.try_push(small));
+}
+
+TEST(Channel, EndOfStreamOnlyAfterEveryWriterAndDrain) {
+  Channel ch("fanin", 10, 1 << 20, 2);
+  ASSERT_TRUE(ch.push(numbers(0, 1)));
+  ch.writer_done();
+  Batch b;
+  EXPECT_EQ(ch.pop(b, 0ms), Channel::Pop::Item);
+  EXPECT_EQ(ch.pop(b, 10ms), Channel::Pop::Timeout);  // one writer still open
+  ASSERT_TRUE(ch.push(numbers(1, 1)));
+  ch.writer_done();
+  EXPECT_EQ(ch.pop(b, 0ms), Channel::Pop::Item);  // drained before the end
+  EXPECT_EQ(ch.pop(b, 0ms), Channel::Pop::End);
+}
+
+TEST(Channel, CancelWakesBlockedWriterAndReader) {
+  Channel ch("cancel", 1, 1 << 20, 1);
+  ASSERT_TRUE(ch.push(numbers(0, 1)));
+  std::atomic<int> result{-1};
+  std::thread writer([&] { result = ch.push(numbers(1, 1)) ? 1 : 0; });
+  while (ch.stats().depth == 0) std::this_thread::yield();
+  ch.cancel();
+  writer.join();
+  EXPECT_EQ(result, 0);
+  Batch b;
+  EXPECT_EQ(ch.pop(b, 1s), Channel::Pop::Cancelled);
+  EXPECT_FALSE(ch.wait_writable(0ms));
+}
+
+TEST(Channel, CancelForgetsQueuedPositions) {
+  Channel ch("forget", 4, 1 << 20, 1);
+  int acked = 0;
+  Batch b = numbers(0, 3);
+  b.positions() = flow::Positions::track({{"s", 0, 0, 3}}, [&](const auto&) { ++acked; });
+  ASSERT_TRUE(ch.push(std::move(b)));
+  ch.cancel();
+  EXPECT_EQ(acked, 0);  // dropped, not acknowledged: an at-least-once source redelivers
+}
+
+TEST(Channel, CountsWriterBlockedTime) {
+  Channel ch("blocked", 1, 1 << 20, 1);
+  ASSERT_TRUE(ch.push(numbers(0, 1)));
+  std::thread writer([&] { ASSERT_TRUE(ch.push(numbers(1, 1))); });
+  while (ch.stats().depth == 0) std::this_thread::yield();
+  std::this_thread::sleep_for(20ms);
+  Batch b;
+  ASSERT_EQ(ch.pop(b, 1s), Channel::Pop::Item);
+  writer.join();
+  EXPECT_GT(ch.stats().blocked_ns, 0u);
+}

@@ -1,0 +1,157 @@
+// flowctl as a user runs it: a real process, real signals, exit codes and messages.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "support/process.hpp"
+
+namespace {
+
+using flow::test::eventually;
+using flow::test::Process;
+using flow::test::TempDir;
+using namespace std::chrono_literals;
+
+const std::vector<std::pair<std::string, std::string>> kEnv = {{"FLOW_PLUGIN_PATH", FLOW_TEST_PLUGIN_DIR}};
+
+Process flowctl(const TempDir& dir, std::vector<std::string> args, const std::string& log = "flowctl") {
+  args.insert(args.begin(), FLOW_FLOWCTL);
+  return Process(args, dir / log, kEnv);
+}
+
+std::size_t line_count(const std::filesystem::path& p) {
+  const auto s = flow::test::read_file(p);
+  return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+// "src   test.counter-source   -   1234" -> 1234 (records out of a stage in the summary)
+uint64_t records_out(const std::string& summary, const std::string& stage) {
+  std::smatch m;
+  std::regex re("\n" + stage + R"(\s+\S+\s+\S+\s+(\d+))");
+  if (!std::regex_search(summary, m, re)) return UINT64_MAX;
+  return std::stoull(m[1]);
+}
+
+std::string endless_pipeline(const TempDir& dir, const std::string& sink_extra = "") {
+  const auto file = dir / "p.yaml";
+  flow::test::write_file(file, "name: endless\nstages:\n  - id: src\n    plugin: test.counter-source\n"
+                               "    config: {count: 0, batch_size: 10, pause: 1ms}\n"
+                               "  - id: out\n    plugin: test.collect-sink\n    input: src\n"
+                               "    config: {path: " + (dir / "out.txt").string() + sink_extra + "}\n");
+  return file.string();
+}
+
+TEST(Flowctl, SigtermDeliversEveryEmittedBatchAndExitsZero) {
+  TempDir dir;
+  auto p = flowctl(dir, {"run", endless_pipeline(dir)});
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir / "out.txt") && line_count(dir / "out.txt") > 200; }));
+  p.signal(SIGTERM);
+  auto rc = p.wait(60s);
+  ASSERT_TRUE(rc) << "flowctl did not stop after SIGTERM";
+  EXPECT_EQ(*rc, 0) << p.err();
+  const auto lines = line_count(dir / "out.txt");
+  EXPECT_EQ(lines, records_out(p.err(), "src")) << p.err();
+  EXPECT_THAT(p.err(), ::testing::HasSubstr("stop requested: draining"));
+}
+
+TEST(Flowctl, SecondSigintAbortsASlowDrain) {
+  TempDir dir;
+  // A sink that needs 200ms per batch and a deep buffer: a full drain would take minutes.
+  const auto file = dir / "p.yaml";
+  flow::test::write_file(file, "name: slow\nstages:\n  - id: src\n    plugin: test.counter-source\n"
+                               "    config: {count: 0, batch_size: 10}\n"
+                               "  - id: out\n    plugin: test.collect-sink\n    input: src\n    buffer: {batches: 1000}\n"
+                               "    config: {path: " + (dir / "out.txt").string() + ", delay: 200ms}\n");
+  auto p = flowctl(dir, {"run", file.string()});
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir / "out.txt") && line_count(dir / "out.txt") > 0; }));
+  p.signal(SIGINT);
+  ASSERT_TRUE(eventually([&] { return p.err().find("draining") != std::string::npos; }));
+  p.signal(SIGINT);
+  auto rc = p.wait(60s);
+  ASSERT_TRUE(rc) << "flowctl did not abort after a second SIGINT";
+  EXPECT_THAT(p.err(), ::testing::HasSubstr("second signal: aborting"));
+}
+
+TEST(Flowctl, FailingStageExitsOneNamingTheStage) {
+  TempDir dir;
+  const auto file = dir / "p.yaml";
+  flow::test::write_file(file, "name: fails\nstages:\n  - id: src\n    plugin: test.counter-source\n"
+                               "  - id: boom\n    plugin: test.fail-stage\n    input: src\n    config: {after: 10, message: disk on fire}\n");
+  auto p = flowctl(dir, {"run", file.string()});
+  auto rc = p.wait(60s);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 1);
+  EXPECT_THAT(p.err(), ::testing::HasSubstr("stage 'boom' failed: disk on fire"));
+}
+
+TEST(Flowctl, ValidatePrintsEveryErrorWithPositionAndExitsTwo) {
+  TempDir dir;
+  const auto file = dir / "broken.yaml";
+  flow::test::write_file(file, "name: broken\nstages:\n  - id: src\n    plugin: test.counter-source\n    config: {cont: 1}\n"
+                               "  - id: out\n    plugin: test.colect-sink\n    input: sr\n");
+  auto p = flowctl(dir, {"validate", file.string()});
+  auto rc = p.wait(60s);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 2);
+  const auto err = p.err();
+  EXPECT_THAT(err, ::testing::HasSubstr(file.string() + ":5:14: error: stage 'src': unknown option 'cont' (did you mean 'count'?)"));
+  EXPECT_THAT(err, ::testing::HasSubstr(file.string() + ":7:13: error: stage 'out': unknown plugin 'test.colect-sink' (did you mean 'test.collect-sink'?)"));
+  EXPECT_THAT(err, ::testing::HasSubstr(file.string() + ":8:12: error: stage 'out': input 'sr' names no stage (did you mean 'src'?)"));
+}
+
+TEST(Flowctl, ValidateAcceptsAGoodPipeline) {
+  TempDir dir;
+  auto p = flowctl(dir, {"validate", endless_pipeline(dir)});
+  auto rc = p.wait(60s);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 0) << p.err();
+  EXPECT_THAT(p.out(), ::testing::HasSubstr("ok (pipeline 'endless', 2 stages)"));
+}
+
+TEST(Flowctl, DurationFlagStopsTheRun) {
+  TempDir dir;
+  auto p = flowctl(dir, {"run", endless_pipeline(dir), "--duration", "300ms"});
+  auto rc = p.wait(60s);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 0) << p.err();
+  EXPECT_EQ(line_count(dir / "out.txt"), records_out(p.err(), "src"));
+}
+
+TEST(Flowctl, UsageErrorsExitTwo) {
+  TempDir dir;
+  auto p = flowctl(dir, {"run"});
+  EXPECT_EQ(p.wait(60s), 2);
+  auto q = flowctl(dir, {"frobnicate"}, "q");
+  EXPECT_EQ(q.wait(60s), 2);
+}
+
+TEST(Flowctl, PluginsListAndDescribe) {
+  TempDir dir;
+  auto p = flowctl(dir, {"plugins", "list"});
+  ASSERT_EQ(p.wait(60s), 0);
+  EXPECT_THAT(p.out(), ::testing::HasSubstr("test.counter-source"));
+  EXPECT_THAT(p.out(), ::testing::HasSubstr("Emits 0..count-1 for tests and benchmarks"));
+  auto d = flowctl(dir, {"plugins", "describe", "test.collect-sink", "--format", "json"}, "d");
+  ASSERT_EQ(d.wait(60s), 0);
+  EXPECT_THAT(d.out(), ::testing::HasSubstr("\"schema_version\": 1"));
+  EXPECT_THAT(d.out(), ::testing::HasSubstr("{\"name\": \"path\", \"type\": \"string\", \"required\": true"));
+  auto m = flowctl(dir, {"plugins", "describe", "test.counter-source", "--format", "markdown"}, "m");
+  ASSERT_EQ(m.wait(60s), 0);
+  EXPECT_THAT(m.out(), ::testing::HasSubstr("| `batch_size` | int | `100` | Rows per batch (range [1, 1000000]) |"));
+  auto u = flowctl(dir, {"plugins", "describe", "no-such-plugin"}, "u");
+  EXPECT_EQ(u.wait(60s), 2);
+  EXPECT_THAT(u.err(), ::testing::HasSubstr("unknown plugin 'no-such-plugin'"));
+}
+
+TEST(Flowctl, GraphPrintsDotAndMermaid) {
+  TempDir dir;
+  auto p = flowctl(dir, {"graph", endless_pipeline(dir)});
+  ASSERT_EQ(p.wait(60s), 0);
+  EXPECT_THAT(p.out(), ::testing::HasSubstr("src -> out;"));
+  auto m = flowctl(dir, {"graph", endless_pipeline(dir), "--format", "mermaid"}, "m");
+  ASSERT_EQ(m.wait(60s), 0);
+  EXPECT_THAT(m.out(), ::testing::HasSubstr("src --> out"));
+}
+
+}  // namespace

@@ -1,0 +1,163 @@
+// Broken pipeline files, each with the exact message and line:column it must produce.
+#include "spec/pipeline_spec.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config/yaml_value.hpp"
+
+namespace {
+
+std::vector<std::string> errors_of(const std::string& yaml, bool with_plugins = true) {
+  std::vector<flow::ConfigError> errors;
+  auto root = flow::config::parse_yaml(yaml, "p.yaml", errors);
+  std::optional<flow::spec::PipelineSpec> spec;
+  if (root) spec = flow::spec::parse_pipeline(*root, "p.yaml", errors);
+  if (spec && with_plugins) {
+    flow::loader::Registry registry({FLOW_TEST_PLUGIN_DIR});
+    flow::spec::check_pipeline(*spec, registry, errors);
+  }
+  std::vector<std::string> out;
+  for (const auto& e : errors) out.push_back(e.str());
+  return out;
+}
+
+struct Case {
+  const char* name;
+  const char* yaml;
+  std::vector<std::string> expected;
+};
+
+// Stage boilerplate: a valid source + sink the cases below vary.
+const Case kCases[] = {
+    {"yaml_syntax", "name: x\nstages: [\n", {"p.yaml:3:1: error: YAML syntax: end of sequence flow not found"}},
+    {"alias_refused",
+     "name: &a x\nstages: []\n",
+     {"p.yaml:1:7: error: YAML anchors (&name) are not supported in pipeline files"}},
+    {"self_alias_refused", "a: &a [*a]\n", {"p.yaml:1:4: error: YAML anchors (&name) are not supported in pipeline files"}},
+    {"duplicate_key",
+     "name: x\nname: y\nstages:\n  - id: s\n    plugin: test.counter-source\n",
+     {"p.yaml:2:1: error: duplicate key 'name' (first defined at line 1)"}},
+    {"unknown_top_key",
+     "name: x\nstagse: []\n",
+     {"p.yaml:1:1: error: missing key 'stages'", "p.yaml:2:1: error: unknown key 'stagse' in the pipeline (did you mean 'stages'?)"}},
+    {"unknown_stage_key",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    confg: {}\n",
+     {"p.yaml:5:5: error: unknown key 'confg' in a stage (did you mean 'config'?)"}},
+    {"unknown_plugin",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-sorce\n",
+     {"p.yaml:4:13: error: stage 's': unknown plugin 'test.counter-sorce' (did you mean 'test.counter-source'?)"}},
+    {"unknown_option",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    config:\n      cont: 5\n",
+     {"p.yaml:6:7: error: stage 's': unknown option 'cont' (did you mean 'count'?)"}},
+    {"option_type",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    config:\n      count: lots\n",
+     {"p.yaml:6:14: error: stage 's': option 'count': expected an integer, got 'lots'"}},
+    {"option_range",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    config: {batch_size: 0}\n",
+     {"p.yaml:5:26: error: stage 's': option 'batch_size': value '0' is out of range [1, 1000000]"}},
+    {"missing_required",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: k\n    plugin: test.collect-sink\n    input: s\n",
+     {"p.yaml:5:5: error: stage 'k': missing required option 'path'"}},
+    {"unknown_input",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: k\n    plugin: test.collect-sink\n    input: src\n    config: {path: /tmp/x}\n",
+     {"p.yaml:7:12: error: stage 'k': input 'src' names no stage (did you mean 's'?)"}},
+    {"unknown_output",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: k\n    plugin: test.collect-sink\n    input: s.invalid\n    config: {path: /tmp/x}\n",
+     {"p.yaml:7:12: error: stage 'k': 's' has no output 'invalid' (test.counter-source outputs: only the main one)"}},
+    {"source_with_input",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: t\n    plugin: test.counter-source\n    input: s\n",
+     {"p.yaml:7:12: error: stage 't': a source (test.counter-source) takes no input"}},
+    {"sink_as_input",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: k\n    plugin: test.collect-sink\n    input: s\n    config: {path: /tmp/x}\n"
+     "  - id: p\n    plugin: test.passthrough\n    input: k\n",
+     {"p.yaml:11:12: error: stage 'p': input 'k' is a sink (test.collect-sink) that emits nothing"}},
+    {"transform_without_input",
+     "name: x\nstages:\n  - id: p\n    plugin: test.passthrough\n",
+     {"p.yaml:3:5: error: stage 'p': a transform needs an 'input'"}},
+    {"cycle",
+     "name: x\nstages:\n  - id: a\n    plugin: test.passthrough\n    input: b\n  - id: b\n    plugin: test.passthrough\n    input: a\n",
+     {"p.yaml:3:5: error: stage 'a': its inputs form a cycle"}},
+    {"duplicate_stage_id",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: s\n    plugin: test.counter-source\n",
+     {"p.yaml:5:9: error: duplicate stage id 's'"}},
+    {"bad_duration",
+     "name: x\nrun: {duration: 5}\nstages:\n  - id: s\n    plugin: test.counter-source\n",
+     {"p.yaml:2:17: error: 'run.duration' must be a positive duration such as 30s or 2m, got '5'"}},
+    {"bad_buffer",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: p\n    plugin: test.passthrough\n    input: s\n    buffer: {batches: 0, byts: 1}\n",
+     {"p.yaml:8:26: error: unknown key 'byts' in 'buffer' (did you mean 'bytes'?)",
+      "p.yaml:8:23: error: 'buffer.batches' must be an integer from 1 to 1000000"}},
+};
+
+class BrokenPipeline : public ::testing::TestWithParam<Case> {};
+
+TEST_P(BrokenPipeline, ReportsExactMessageAndPosition) {
+  const Case& c = GetParam();
+  EXPECT_THAT(errors_of(c.yaml), ::testing::UnorderedElementsAreArray(c.expected));
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, BrokenPipeline, ::testing::ValuesIn(kCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(PipelineSpec, EveryErrorAtOnce) {
+  auto errs = errors_of(
+      "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    config: {cont: 1, batch_size: -1}\n"
+      "  - id: k\n    plugin: nope\n    input: s\n");
+  EXPECT_EQ(errs.size(), 3u) << ::testing::PrintToString(errs);
+}
+
+TEST(PipelineSpec, ValidPipelineHasNoErrors) {
+  EXPECT_THAT(errors_of("name: ok\nrun: {duration: 2s, cycles: 2}\nstages:\n  - id: s\n    plugin: test.counter-source\n"
+                        "  - id: k\n    plugin: test.collect-sink\n    input: s\n    config: {path: /tmp/x}\n"),
+              ::testing::IsEmpty());
+}
+
+TEST(PipelineSpec, OverridesSetStageOptionsAndRunSettings) {
+  std::vector<flow::ConfigError> errors;
+  auto root = flow::config::parse_yaml("name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n", "p.yaml", errors);
+  ASSERT_TRUE(root);
+  flow::spec::apply_overrides(*root, {"s.count=7", "run.duration=3s", "nope.count=1", "bad"}, errors);
+  auto spec = flow::spec::parse_pipeline(*root, "p.yaml", errors);
+  ASSERT_EQ(errors.size(), 2u);  // unknown stage, malformed
+  ASSERT_TRUE(spec);
+  EXPECT_EQ(spec->stages[0].config.find("count")->text(), "7");
+  EXPECT_EQ(spec->run.duration, flow::Duration(3000));
+}
+
+TEST(YamlValue, BillionLaughsIsRefusedBeforeExpansion) {
+  // The classic: each level refers to the previous one nine times.
+  std::string y = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 10; ++i) {
+    y += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) y += (k ? ", *l" : "*l") + std::to_string(i - 1);
+    y += "]\n";
+  }
+  std::vector<flow::ConfigError> errors;
+  EXPECT_FALSE(flow::config::parse_yaml(y, "lol.yaml", errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("anchors"), std::string::npos);
+}
+
+TEST(YamlValue, DeepNestingIsBounded) {
+  std::string y(200, '[');
+  y += std::string(200, ']');
+  std::vector<flow::ConfigError> errors;
+  EXPECT_FALSE(flow::config::parse_yaml(y, "deep.yaml", errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("nesting deeper than 64"), std::string::npos);
+}
+
+TEST(YamlValue, QuotedScalarsStayStrings) {
+  std::vector<flow::ConfigError> errors;
+  auto v = flow::config::parse_yaml("a: \"5\"\nb: 5\nc: ~\nd: 'null'\n", "q.yaml", errors);
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->find("a")->quoted());
+  EXPECT_FALSE(v->find("b")->quoted());
+  EXPECT_TRUE(v->find("c")->is_null());
+  EXPECT_EQ(v->find("d")->text(), "null");
+  EXPECT_EQ(v->find("b")->location().line, 2);
+  EXPECT_EQ(v->find("b")->location().column, 4);
+}
+
+}  // namespace
