@@ -1,0 +1,270 @@
+// Code shared by kafka-source, kafka-sink and `flowctl broker`: librdkafka configuration helpers,
+// the embedded broker (librdkafka's mock cluster) and the contiguous-ack offset tracker.
+// Header-only so that each plugin library carries its own copy and needs no extra .so.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace flow::kafka {
+
+inline constexpr const char* kEmbedded = "embedded";
+inline constexpr const char* kEmbeddedKey = "kafka.embedded";
+
+// Per-partition limits of librdkafka 2.0.2's mock cluster (rdkafka_mock.c): older data is
+// dropped silently beyond them.
+inline constexpr const char* kMockRetentionNote =
+    "librdkafka's mock cluster keeps at most 5 MiB and 100,000 message sets per partition and "
+    "silently drops older data; spread large preloads over enough partitions (about 50k sensor "
+    "messages each). It also stores a retried produce request twice and writes no transaction "
+    "markers.";
+
+// Owns an rd_kafka_conf_t until handed to rd_kafka_new().
+class Conf {
+ public:
+  Conf() : conf_(rd_kafka_conf_new()) {}
+  ~Conf() {
+    if (conf_) rd_kafka_conf_destroy(conf_);
+  }
+  Conf(const Conf&) = delete;
+  Conf& operator=(const Conf&) = delete;
+
+  // Throws std::runtime_error naming the property and the value when librdkafka refuses it.
+  Conf& set(const std::string& key, const std::string& value) {
+    char err[512];
+    if (rd_kafka_conf_set(conf_, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+      throw std::runtime_error("librdkafka property '" + key + "' = '" + value + "': " + err);
+    return *this;
+  }
+  Conf& set_all(const std::map<std::string, std::string>& props) {
+    for (const auto& [k, v] : props) set(k, v);
+    return *this;
+  }
+  rd_kafka_conf_t* get() { return conf_; }
+  // rd_kafka_new() takes ownership on success only.
+  rd_kafka_t* create(rd_kafka_type_t type) {
+    char err[512];
+    rd_kafka_t* rk = rd_kafka_new(type, conf_, err, sizeof err);
+    if (!rk) throw std::runtime_error(std::string("cannot create Kafka client: ") + err);
+    conf_ = nullptr;
+    return rk;
+  }
+
+ private:
+  rd_kafka_conf_t* conf_;
+};
+
+struct TopicPartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    if (l) rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using TopicPartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, TopicPartitionListDeleter>;
+
+// librdkafka's mock cluster in this process. One per process (ctx.shared<EmbeddedBroker>), or
+// the standalone one behind `flowctl broker`.
+class EmbeddedBroker {
+ public:
+  explicit EmbeddedBroker(int default_partitions = 4, int broker_count = 1)
+      : default_partitions_(default_partitions) {
+    Conf conf;
+    conf.set("log_level", "3");  // the mock's own handle is noisy at info level
+    rk_ = conf.create(RD_KAFKA_PRODUCER);
+    cluster_ = rd_kafka_mock_cluster_new(rk_, broker_count);
+    if (!cluster_) {
+      rd_kafka_destroy(rk_);
+      throw std::runtime_error("cannot start the embedded Kafka broker (librdkafka mock cluster)");
+    }
+    bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);
+  }
+  ~EmbeddedBroker() {
+    rd_kafka_mock_cluster_destroy(cluster_);
+    rd_kafka_destroy(rk_);
+  }
+  EmbeddedBroker(const EmbeddedBroker&) = delete;
+  EmbeddedBroker& operator=(const EmbeddedBroker&) = delete;
+
+  const std::string& bootstrap() const { return bootstrap_; }
+  int default_partitions() const { return default_partitions_; }
+
+  // Creates `topic` unless this broker already made it; partitions <= 0 means the default.
+  void ensure_topic(const std::string& topic, int partitions = 0) {
+    std::lock_guard lock(mu_);
+    if (topics_.count(topic)) return;
+    const int n = partitions > 0 ? partitions : default_partitions_;
+    const rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, topic.c_str(), n, 1);
+    if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+      throw std::runtime_error("embedded broker: cannot create topic '" + topic + "': " + rd_kafka_err2str(err));
+    topics_.insert(topic);
+  }
+
+  rd_kafka_mock_cluster_t* cluster() { return cluster_; }
+
+ private:
+  int default_partitions_;
+  rd_kafka_t* rk_ = nullptr;
+  rd_kafka_mock_cluster_t* cluster_ = nullptr;
+  std::string bootstrap_;
+  std::mutex mu_;
+  std::set<std::string> topics_;
+};
+
+// Checks, within `timeout`, that the brokers answer and that every topic exists. Returns a
+// message for the first problem, or nullopt. Asks for all topics so that the check itself never
+// auto-creates one.
+inline std::optional<std::string> check_metadata(rd_kafka_t* rk, const std::string& brokers,
+                                                 const std::vector<std::string>& topics,
+                                                 std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, static_cast<int>(timeout.count()));
+  if (err) {
+    return "cannot reach Kafka brokers '" + brokers + "' within " + std::to_string(timeout.count() / 1000) +
+           "s: " + rd_kafka_err2str(err);
+  }
+  std::optional<std::string> problem;
+  for (const auto& t : topics) {
+    bool found = false;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      if (t != md->topics[i].topic) continue;
+      found = md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[i].partition_cnt > 0;
+      if (!found && !problem)
+        problem = "topic '" + t + "' on brokers '" + brokers + "': " + rd_kafka_err2str(md->topics[i].err);
+      break;
+    }
+    if (!found && !problem) problem = "topic '" + t + "' does not exist on brokers '" + brokers + "'";
+  }
+  rd_kafka_metadata_destroy(md);
+  return problem;
+}
+
+// Which offsets of each partition may be committed: the source records every emitted batch's
+// range per partition, sinks acknowledge ranges in any order, and the commit point is the start
+// of the oldest range not yet acknowledged (or the end of the last range once all are). Offsets
+// between two emitted ranges (retention, compaction, control records) need no acknowledgement.
+// A partition's ranges carry the generation of its assignment: after a revoke, acknowledgements
+// of the old generation are ignored. Thread-safe.
+class OffsetTracker {
+ public:
+  struct Key {
+    std::string topic;
+    int32_t partition = 0;
+    auto operator<=>(const Key&) const = default;
+  };
+
+  // Starts (or restarts) tracking a partition; returns its new generation.
+  uint64_t assign(const Key& k) {
+    std::lock_guard lock(mu_);
+    auto& p = parts_[k];
+    p = Part{};
+    p.generation = ++next_generation_;
+    return p.generation;
+  }
+
+  // Forgets a partition: pending ranges are dropped, later acknowledgements ignored.
+  void revoke(const Key& k) {
+    std::lock_guard lock(mu_);
+    parts_.erase(k);
+  }
+
+  bool tracked(const Key& k) const {
+    std::lock_guard lock(mu_);
+    return parts_.count(k) != 0;
+  }
+
+  uint64_t generation(const Key& k) const {
+    std::lock_guard lock(mu_);
+    auto it = parts_.find(k);
+    return it == parts_.end() ? 0 : it->second.generation;
+  }
+
+  // Offsets [begin, end) were emitted, in increasing order per partition. Returns false when
+  // the partition is not tracked (or `begin` is not after the last range).
+  bool emitted(const Key& k, int64_t begin, int64_t end) {
+    std::lock_guard lock(mu_);
+    auto it = parts_.find(k);
+    if (it == parts_.end() || end <= begin) return false;
+    Part& p = it->second;
+    if (p.end && begin < *p.end) return false;
+    p.pending.emplace(begin, Range{end, false});
+    p.end = end;
+    return true;
+  }
+
+  // Sinks acknowledged [begin, end) of generation `gen`. Unknown ranges are ignored.
+  void acked(const Key& k, int64_t begin, int64_t end, uint64_t gen) {
+    std::lock_guard lock(mu_);
+    auto it = parts_.find(k);
+    if (it == parts_.end() || it->second.generation != gen) return;
+    Part& p = it->second;
+    auto r = p.pending.find(begin);
+    if (r == p.pending.end() || r->second.end != end) return;
+    r->second.acked = true;
+    while (!p.pending.empty() && p.pending.begin()->second.acked) {
+      p.committable = p.pending.begin()->second.end;
+      p.pending.erase(p.pending.begin());
+    }
+  }
+
+  // The next offset to read that may be committed (everything before it is durable), if any.
+  std::optional<int64_t> committable(const Key& k) const {
+    std::lock_guard lock(mu_);
+    auto it = parts_.find(k);
+    if (it == parts_.end()) return std::nullopt;
+    return it->second.committable;
+  }
+
+  // Commit points that moved since the last mark_committed().
+  std::map<Key, int64_t> uncommitted() const {
+    std::lock_guard lock(mu_);
+    std::map<Key, int64_t> out;
+    for (const auto& [k, p] : parts_)
+      if (p.committable && (!p.committed || *p.committed < *p.committable)) out[k] = *p.committable;
+    return out;
+  }
+
+  void mark_committed(const Key& k, int64_t offset) {
+    std::lock_guard lock(mu_);
+    auto it = parts_.find(k);
+    if (it == parts_.end()) return;
+    if (!it->second.committed || *it->second.committed < offset) it->second.committed = offset;
+  }
+
+  // Emitted records not yet acknowledged (ranges), over all partitions.
+  std::size_t pending_ranges() const {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& [k, p] : parts_) n += p.pending.size();
+    return n;
+  }
+
+ private:
+  struct Range {
+    int64_t end;
+    bool acked;
+  };
+  struct Part {
+    uint64_t generation = 0;
+    std::map<int64_t, Range> pending;  // by begin offset
+    std::optional<int64_t> end;        // end of the last emitted range
+    std::optional<int64_t> committable;
+    std::optional<int64_t> committed;
+  };
+  mutable std::mutex mu_;
+  std::map<Key, Part> parts_;
+  uint64_t next_generation_ = 0;
+};
+
+}  // namespace flow::kafka

@@ -1,0 +1,451 @@
+// kafka-source: consumes topics (as a group member, or from an explicit assignment) into raw
+// message batches. Offsets are committed only up to what sinks acknowledged contiguously, so a
+// crash never loses a record (at-least-once); under backpressure the partitions are paused while
+// the consumer keeps polling, so librdkafka's bounded prefetch is all the memory it holds.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "flow/flow.hpp"
+#include "flow_kafka/common.hpp"
+#include "flow_kafka/plugin_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using flow::kafka::OffsetTracker;
+using Key = OffsetTracker::Key;
+
+bool retriable_commit_error(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR__WAIT_COORD:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
+    case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
+    case RD_KAFKA_RESP_ERR__STATE: return true;
+    default: return false;
+  }
+}
+
+class KafkaSource : public flow::Source {
+ public:
+  struct Options {
+    std::string brokers;
+    std::vector<std::string> topics;
+    std::string group = "flow";
+    std::string start = "earliest";
+    std::vector<std::string> partitions;
+    int batch_size = 1000;
+    flow::Duration batch_timeout{100};
+    flow::Duration commit_interval{1000};
+    std::map<std::string, std::string> librdkafka;
+    flow::Duration max_poll_interval{0};
+    int embedded_partitions = 4;
+    bool exit_at_end = false;
+  };
+
+  static flow::PluginInfo info() {
+    return {"kafka-source", "1.0.0", flow::StageKind::Source,
+            "Consumes Kafka topics into raw message batches; commits only acknowledged offsets"};
+  }
+
+  static void declare(flow::OptionTable<Options>& t) {
+    t.add("brokers", &Options::brokers,
+          "Bootstrap servers \"host:port,...\", or \"embedded\" for the in-process mock cluster")
+        .required();
+    t.add("topics", &Options::topics, "Topics to consume (must exist; created when embedded)").required();
+    t.add("group", &Options::group, "Consumer group id (processes sharing it split the partitions)");
+    t.add("start", &Options::start, "Where to start when the group has no committed offset").one_of({"earliest", "latest"});
+    t.add("partitions", &Options::partitions,
+          "Explicit assignment instead of the group's: \"N\" (partition N of every topic) or \"topic:N\"");
+    t.add("batch_size", &Options::batch_size, "Most messages per emitted batch").range(1, 1'000'000);
+    t.add("batch_timeout", &Options::batch_timeout, "Emit a partial batch after this long");
+    t.add("commit_interval", &Options::commit_interval, "How often acknowledged offsets are committed").min(0.001);
+    t.add("librdkafka", &Options::librdkafka, "Extra librdkafka properties, passed through verbatim");
+    t.add("max_poll_interval", &Options::max_poll_interval,
+          "max.poll.interval.ms (0: librdkafka's default); below 45s it also lowers session.timeout.ms");
+    t.add("embedded_partitions", &Options::embedded_partitions,
+          "With brokers: embedded, partitions of topics this stage creates").range(1, 10000);
+    t.add("exit_at_end", &Options::exit_at_end,
+          "Return once every assigned partition is read to its end (for batch jobs and benchmarks)");
+  }
+
+  static void check(const Options& o, const flow::Value& config, std::vector<flow::ConfigError>& errors) {
+    const flow::Value* p = config.find("partitions");
+    for (const auto& s : o.partitions)
+      if (!parse_partition(s, o.topics))
+        errors.push_back({p ? p->location() : config.location(),
+                          fmt::format("option 'partitions': '{}' is neither N nor topic:N of a listed topic", s)});
+    if (o.topics.empty()) errors.push_back({config.location(), "option 'topics': list at least one topic"});
+  }
+
+  explicit KafkaSource(Options o) : o_(std::move(o)) {}
+  ~KafkaSource() override { destroy(); }
+
+  void open(flow::Context& ctx) override {
+    ctx_ = &ctx;
+    bootstrap_ = flow::kafka::resolve_brokers(ctx, o_.brokers, o_.topics, o_.embedded_partitions, broker_);
+    flow::kafka::Conf conf;
+    conf.set("bootstrap.servers", bootstrap_)
+        .set("group.id", o_.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", o_.start)
+        .set("enable.partition.eof", "true")
+        // Bounded prefetch: with partitions paused under backpressure this is what memory holds.
+        .set("queued.max.messages.kbytes", "8192")
+        .set("fetch.max.bytes", "4194304");
+    if (o_.max_poll_interval.count() > 0) {
+      const auto ms = o_.max_poll_interval.count();
+      conf.set("max.poll.interval.ms", std::to_string(ms));
+      // librdkafka requires max.poll.interval.ms >= session.timeout.ms (45s by default).
+      if (ms < 45'000 && !o_.librdkafka.count("session.timeout.ms")) {
+        conf.set("session.timeout.ms", std::to_string(std::max<int64_t>(ms, 1000)));
+        if (!o_.librdkafka.count("heartbeat.interval.ms"))
+          conf.set("heartbeat.interval.ms", std::to_string(std::max<int64_t>(ms / 4, 100)));
+      }
+    }
+    conf.set_all(o_.librdkafka);
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    if (o_.partitions.empty()) rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
+    rk_ = conf.create(RD_KAFKA_CONSUMER);
+    rd_kafka_poll_set_consumer(rk_);
+    if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), o_.topics, 10s))
+      throw std::runtime_error(*problem);
+
+    gaps_ = &ctx.counter("offset_gaps");
+    lost_ = &ctx.counter("offsets_skipped");
+    commits_ = &ctx.counter("commits");
+    commit_errors_ = &ctx.counter("commit_errors");
+
+    if (!o_.partitions.empty()) {
+      flow::kafka::TopicPartitionList list(rd_kafka_topic_partition_list_new(8));
+      for (const auto& s : o_.partitions) {
+        const auto parsed = parse_partition(s, o_.topics);
+        if (!parsed) throw std::runtime_error(fmt::format("option 'partitions': bad entry '{}'", s));
+        for (const auto& [topic, part] : *parsed) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), part);
+      }
+      on_assigned(list.get());
+      if (auto err = rd_kafka_assign(rk_, list.get()))
+        throw std::runtime_error(fmt::format("cannot assign partitions: {}", rd_kafka_err2str(err)));
+    } else {
+      flow::kafka::TopicPartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(o_.topics.size())));
+      for (const auto& t : o_.topics)
+        rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+      if (auto err = rd_kafka_subscribe(rk_, list.get()))
+        throw std::runtime_error(fmt::format("cannot subscribe to {}: {}", topics_text(), rd_kafka_err2str(err)));
+    }
+    ctx.log().info(fmt::format("consuming {} on {} as group '{}'", topics_text(), brokers_text(), o_.group));
+  }
+
+  void run(flow::Context& ctx, flow::Emitter& out) override {
+    start_batch();
+    auto batch_deadline = Clock::now() + o_.batch_timeout;
+    auto next_commit = Clock::now() + o_.commit_interval;
+    while (!ctx.stop_requested()) {
+      const bool ready = cur_.num_rows() >= static_cast<std::size_t>(o_.batch_size) ||
+                         (cur_.num_rows() > 0 && Clock::now() >= batch_deadline);
+      if (ready) {
+        // try_emit would need the batch sealed (its offsets registered) first; asking for room
+        // first keeps a refused batch unregistered. This stage is the channel's only writer
+        // unless the YAML fans in, so room now is room for emit().
+        if (out.wait_writable(0ms)) {
+          if (!out.emit(seal_batch())) break;  // aborting
+          set_paused(false);
+          start_batch();
+          batch_deadline = Clock::now() + o_.batch_timeout;
+        } else {
+          // Full downstream: pause fetching but keep polling (group membership, rebalances).
+          // Messages already fetched still arrive; they join the batch waiting to go out.
+          set_paused(true);
+          if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 0)) handle(m);
+          out.wait_writable(50ms);
+        }
+      } else {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(batch_deadline - Clock::now());
+        const int wait = cur_.num_rows() == 0 ? 100 : static_cast<int>(std::clamp<int64_t>(left.count(), 0, 100));
+        if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, wait)) handle(m);
+        if (cur_.num_rows() == 0) batch_deadline = Clock::now() + o_.batch_timeout;
+      }
+      if (Clock::now() >= next_commit) {
+        commit(false);
+        next_commit = Clock::now() + o_.commit_interval;
+      }
+      if (o_.exit_at_end && at_end()) {
+        ctx.log().info("every assigned partition read to its end (exit_at_end)");
+        break;
+      }
+    }
+    if (cur_.num_rows() > 0) out.emit(seal_batch());  // false when aborting: positions forgotten
+    set_paused(false);
+  }
+
+  // Every stage finished: sinks acknowledged what they made durable. Commit it, then leave.
+  void close() override {
+    if (rk_) commit(true);
+    destroy();
+  }
+
+  // Test access.
+  const OffsetTracker& tracker() const { return *tracker_; }
+
+  static std::optional<std::vector<std::pair<std::string, int32_t>>> parse_partition(
+      const std::string& s, const std::vector<std::string>& topics) {
+    std::vector<std::pair<std::string, int32_t>> out;
+    const auto colon = s.rfind(':');
+    const auto n = flow::parse_int(colon == std::string::npos ? s : s.substr(colon + 1));
+    if (!n || *n < 0 || *n > INT32_MAX) return std::nullopt;
+    if (colon == std::string::npos) {
+      for (const auto& t : topics) out.emplace_back(t, static_cast<int32_t>(*n));
+    } else {
+      const std::string topic = s.substr(0, colon);
+      if (std::find(topics.begin(), topics.end(), topic) == topics.end()) return std::nullopt;
+      out.emplace_back(topic, static_cast<int32_t>(*n));
+    }
+    return out;
+  }
+
+ private:
+  // Offsets of the batch being built, per partition.
+  struct Span {
+    int64_t begin = 0;
+    int64_t end = 0;
+  };
+  struct PartState {
+    std::optional<int64_t> expected;  // next offset we expect to see (gap detection)
+    bool eof = false;
+  };
+
+  void start_batch() {
+    cur_ = flow::Batch(flow::raw_message_schema());
+    spans_.clear();
+  }
+
+  // Turns the batch under construction into an emittable one: registers its ranges with the
+  // tracker and attaches positions whose acknowledgement feeds the tracker.
+  flow::Batch seal_batch() {
+    std::vector<flow::PositionRange> ranges;
+    std::vector<uint64_t> gens;
+    for (const auto& [k, s] : spans_) {
+      if (!tracker_->emitted(k, s.begin, s.end)) continue;
+      ranges.push_back({k.topic, k.partition, s.begin, s.end});
+      gens.push_back(tracker_->generation(k));
+    }
+    flow::Batch b = std::move(cur_);
+    auto tracker = tracker_;
+    b.positions() = flow::Positions::track(ranges, [tracker, gens](const std::vector<flow::PositionRange>& acked) {
+      for (std::size_t i = 0; i < acked.size() && i < gens.size(); ++i)
+        tracker->acked({acked[i].source, acked[i].partition}, acked[i].begin, acked[i].end, gens[i]);
+    });
+    spans_.clear();
+    return b;
+  }
+
+  void handle(rd_kafka_message_t* m) {
+    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> guard(m, rd_kafka_message_destroy);
+    const char* topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+    if (m->err) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        parts_[{topic, m->partition}].eof = true;
+        return;
+      }
+      char fatal[256];
+      if (rd_kafka_fatal_error(rk_, fatal, sizeof fatal))
+        throw std::runtime_error(fmt::format("fatal Kafka error on {}: {}", brokers_text(), fatal));
+      if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+        throw std::runtime_error(fmt::format("topic '{}' on {}: {}", topic, brokers_text(), rd_kafka_message_errstr(m)));
+      ctx_->log().warn(fmt::format("consumer: {} ({})", rd_kafka_message_errstr(m), rd_kafka_err2name(m->err)));
+      return;
+    }
+    const Key k{topic, m->partition};
+    if (!tracker_->tracked(k)) return;  // a revoked partition's leftover
+    auto& ps = parts_[k];
+    ps.eof = false;
+    if (ps.expected && m->offset > *ps.expected) {
+      const int64_t missing = m->offset - *ps.expected;
+      gaps_->add();
+      lost_->add(static_cast<uint64_t>(missing));
+      ctx_->log().warn(fmt::format("offset gap on {}[{}]: expected offset {}, got {} ({} record(s) skipped: retention, "
+                                   "compaction or an offset reset)",
+                                   topic, m->partition, *ps.expected, m->offset, missing));
+    }
+    ps.expected = m->offset + 1;
+    auto [it, fresh] = spans_.try_emplace(k, Span{m->offset, m->offset + 1});
+    if (!fresh) it->second.end = m->offset + 1;
+    if (m->key) cur_.column(0).append_string({static_cast<const char*>(m->key), m->key_len});
+    else cur_.column(0).append_null();
+    if (m->payload) cur_.column(1).append_string({static_cast<const char*>(m->payload), m->len});
+    else cur_.column(1).append_null();
+    cur_.column(2).append_string(topic);
+    cur_.column(3).append_int64(m->partition);
+    cur_.column(4).append_int64(m->offset);
+    rd_kafka_timestamp_type_t tstype;
+    const int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+    if (ts >= 0) cur_.column(5).append_timestamp(ts * 1000);
+    else cur_.column(5).append_null();
+  }
+
+  bool at_end() {
+    if (parts_.empty() || !assigned_any_) return false;
+    for (const auto& [k, p] : parts_)
+      if (tracker_->tracked(k) && !p.eof) return false;
+    return cur_.num_rows() == 0;
+  }
+
+  void set_paused(bool pause) {
+    if (pause == paused_ || !rk_) return;
+    rd_kafka_topic_partition_list_t* list = nullptr;
+    if (rd_kafka_assignment(rk_, &list) == RD_KAFKA_RESP_ERR_NO_ERROR && list) {
+      flow::kafka::TopicPartitionList guard(list);
+      if (pause) rd_kafka_pause_partitions(rk_, list);
+      else rd_kafka_resume_partitions(rk_, list);
+    }
+    paused_ = pause;
+    if (ctx_) ctx_->log().debug(pause ? "downstream full: partitions paused" : "partitions resumed");
+  }
+
+  // Commits acknowledged offsets (all, or only `only` partitions). Final: retry transient errors.
+  void commit(bool final, const std::set<Key>* only = nullptr) {
+    const auto deadline = Clock::now() + 10s;
+    for (int attempt = 0;; ++attempt) {
+      auto points = tracker_->uncommitted();
+      if (only)
+        for (auto it = points.begin(); it != points.end();) it = only->count(it->first) ? std::next(it) : points.erase(it);
+      if (points.empty()) return;
+      flow::kafka::TopicPartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(points.size())));
+      for (const auto& [k, off] : points)
+        rd_kafka_topic_partition_list_add(list.get(), k.topic.c_str(), k.partition)->offset = off;
+      rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list.get(), 0);
+      if (!err) {
+        for (int i = 0; i < list->cnt; ++i) {
+          const auto& tp = list->elems[i];
+          if (tp.err) err = tp.err;
+          else tracker_->mark_committed({tp.topic, tp.partition}, tp.offset);
+        }
+      }
+      if (!err) {
+        commits_->add();
+        return;
+      }
+      commit_errors_->add();
+      if (!final || !retriable_commit_error(err) || Clock::now() >= deadline) {
+        const auto msg = fmt::format("offset commit failed{}: {}", final ? "" : " (retried at the next interval)",
+                                     rd_kafka_err2str(err));
+        if (final) ctx_->log().error(msg);
+        else ctx_->log().warn(msg);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * std::min(attempt + 1, 5)));
+    }
+  }
+
+  void on_assigned(rd_kafka_topic_partition_list_t* parts) {
+    // Gap detection starts from the committed offset (an offset reset past it is a gap).
+    flow::kafka::TopicPartitionList committed(rd_kafka_topic_partition_list_copy(parts));
+    const bool have_committed = rd_kafka_committed(rk_, committed.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    std::string names;
+    for (int i = 0; i < parts->cnt; ++i) {
+      const Key k{parts->elems[i].topic, parts->elems[i].partition};
+      tracker_->assign(k);
+      PartState ps;
+      if (have_committed && committed->elems[i].offset >= 0 && !committed->elems[i].err)
+        ps.expected = committed->elems[i].offset;
+      parts_[k] = ps;
+      names += fmt::format("{}{}[{}]", names.empty() ? "" : " ", k.topic, k.partition);
+    }
+    assigned_any_ = true;
+    ctx_->log().info(fmt::format("assigned {} partition(s): {}", parts->cnt, names));
+  }
+
+  void on_revoked(rd_kafka_topic_partition_list_t* parts) {
+    std::set<Key> lost;
+    for (int i = 0; i < parts->cnt; ++i) lost.insert({parts->elems[i].topic, parts->elems[i].partition});
+    commit(false, &lost);  // what sinks already made durable
+    for (const auto& k : lost) {
+      tracker_->revoke(k);
+      parts_.erase(k);
+      spans_.erase(k);
+    }
+    drop_rows(lost);
+    ctx_->log().info(fmt::format("revoked {} partition(s)", parts->cnt));
+  }
+
+  // Removes the batch under construction's rows of revoked partitions.
+  void drop_rows(const std::set<Key>& lost) {
+    if (cur_.num_rows() == 0) return;
+    flow::Batch kept(flow::raw_message_schema());
+    for (std::size_t i = 0; i < cur_.num_rows(); ++i) {
+      const Key k{std::string(cur_.column(2).string_at(i)), static_cast<int32_t>(cur_.column(3).int64_at(i))};
+      if (lost.count(k)) continue;
+      for (std::size_t c = 0; c < cur_.num_columns(); ++c) kept.column(c).append_from(cur_.column(c), i);
+    }
+    cur_ = std::move(kept);
+  }
+
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                           void* opaque) {
+    auto* self = static_cast<KafkaSource*>(opaque);
+    const bool cooperative = std::string(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->on_assigned(parts);
+      if (cooperative) rd_kafka_incremental_assign(rk, parts);
+      else rd_kafka_assign(rk, parts);
+      if (self->paused_) rd_kafka_pause_partitions(rk, parts);
+    } else {
+      self->on_revoked(parts);
+      if (cooperative) rd_kafka_incremental_unassign(rk, parts);
+      else rd_kafka_assign(rk, nullptr);
+    }
+  }
+
+  std::string brokers_text() const {
+    return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : "brokers '" + bootstrap_ + "'";
+  }
+  std::string topics_text() const {
+    std::string s;
+    for (const auto& t : o_.topics) s += (s.empty() ? "'" : ", '") + t + "'";
+    return s;
+  }
+
+  void destroy() {
+    if (!rk_) return;
+    rd_kafka_consumer_close(rk_);
+    rd_kafka_destroy(rk_);
+    rk_ = nullptr;
+  }
+
+  Options o_;
+  flow::Context* ctx_ = nullptr;
+  std::shared_ptr<flow::kafka::EmbeddedBroker> broker_;
+  std::string bootstrap_;
+  rd_kafka_t* rk_ = nullptr;
+  std::shared_ptr<OffsetTracker> tracker_ = std::make_shared<OffsetTracker>();
+  std::map<Key, PartState> parts_;
+  std::map<Key, Span> spans_;
+  flow::Batch cur_;
+  bool paused_ = false;
+  bool assigned_any_ = false;
+  flow::Counter* gaps_ = nullptr;
+  flow::Counter* lost_ = nullptr;
+  flow::Counter* commits_ = nullptr;
+  flow::Counter* commit_errors_ = nullptr;
+};
+
+}  // namespace
+
+FLOW_PLUGIN(KafkaSource)
