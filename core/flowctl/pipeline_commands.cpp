@@ -10,6 +10,7 @@
 #include "config/yaml_value.hpp"
 #include "flowctl/commands.hpp"
 #include "loader/plugin_loader.hpp"
+#include "observability/metrics_server.hpp"
 #include "runtime/runtime.hpp"
 #include "spec/pipeline_spec.hpp"
 
@@ -96,6 +97,8 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
     std::vector<std::string> sets;
     std::optional<std::string> duration;
     bool quiet = false;
+    int metrics_port = -1;
+    std::string metrics_host = "127.0.0.1";
   };
   auto args = std::make_shared<RunArgs>();
 
@@ -106,6 +109,10 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
   run->add_option("--duration", args->duration, "Run for this long per cycle (e.g. 30s, 2m); same as --set run.duration=...")
       ->type_name("DURATION");
   run->add_flag("--quiet,-q", args->quiet, "No live status line and no summary");
+  run->add_option("--metrics-port", args->metrics_port,
+                   "Serve Prometheus metrics (/metrics) and a live dashboard (/) on this port (0 = any free port)")
+      ->type_name("PORT");
+  run->add_option("--metrics-host", args->metrics_host, "Address for --metrics-port (default 127.0.0.1)")->type_name("ADDR");
   run->callback([&g, args] {
     loader::Registry registry(loader::default_search_path(g.plugin_paths));
     auto loaded = load_pipeline(args->file, args->sets, args->duration, registry);
@@ -120,6 +127,19 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
     runtime::RunReport report;
     {
       runtime::Runtime rt(std::move(loaded->spec), loaded->plugins, opts);
+      std::unique_ptr<observability::MetricsServer> metrics;
+      if (args->metrics_port >= 0) {
+        try {
+          metrics = std::make_unique<observability::MetricsServer>(args->metrics_host, args->metrics_port,
+                                                                   [&rt] { return rt.snapshot(); });
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "flowctl: error: %s\n", e.what());
+          g.exit_code = kExitConfig;
+          return;
+        }
+        std::fprintf(stderr, "metrics: http://%s:%d/metrics  dashboard: http://%s:%d/\n", args->metrics_host.c_str(),
+                     metrics->port(), args->metrics_host.c_str(), metrics->port());
+      }
       report = rt.run();
     }
     if (!args->quiet) std::fputs(runtime::format_summary(report).c_str(), stderr);

@@ -145,7 +145,7 @@ struct Runtime::Impl {
   std::map<std::string, loader::PluginPtr> plugins;
   RunOptions options;
   std::string run_id;
-  int cycle = 0;
+  std::atomic<int> cycle{0};
   SharedResources shared;
   std::map<std::string, std::unique_ptr<StageCounters>> counters;
   std::vector<std::pair<std::string, ChannelStats>> channel_totals;
@@ -155,6 +155,26 @@ struct Runtime::Impl {
   std::string failed_stage, failure;
 
   std::vector<std::unique_ptr<Node>> nodes;
+  // Guards `nodes` and `counters` changes against snapshot() readers on other threads.
+  mutable std::mutex nodes_mu;
+  Clock::time_point started = Clock::now();
+
+  StageReport stage_report(const spec::StageSpec& s) const {
+    StageReport r;
+    r.id = s.id;
+    r.plugin = s.plugin;
+    r.kind = plugins.at(s.id)->info().kind;
+    if (auto it = counters.find(s.id); it != counters.end()) {
+      auto& c = *it->second;
+      r.batches_in = c.batches_in;
+      r.records_in = c.records_in;
+      r.batches_out = c.batches_out;
+      r.records_out = c.records_out;
+      std::lock_guard lock(c.mu);
+      for (auto& [k, v] : c.named) r.counters.emplace_back(k, v->value());
+    }
+    return r;
+  }
 
   void fail(Node& node, const std::string& message) {
     {
@@ -174,6 +194,7 @@ struct Runtime::Impl {
   }
 
   bool build(std::string& error, std::string& error_stage) {
+    std::lock_guard nodes_lock(nodes_mu);
     nodes.clear();
     for (const auto& s : spec.stages) {
       auto n = std::make_unique<Node>();
@@ -409,6 +430,7 @@ struct Runtime::Impl {
       }
       n.opened = false;
     }
+    std::lock_guard nodes_lock(nodes_mu);
     nodes.clear();  // stages are destroyed here, while their plugins are still loaded
   }
 };
@@ -435,24 +457,24 @@ RunReport Runtime::run() {
     if (report.interrupted) break;
   }
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  for (const auto& s : impl_->spec.stages) {
-    StageReport r;
-    r.id = s.id;
-    r.plugin = s.plugin;
-    r.kind = impl_->plugins.at(s.id)->info().kind;
-    if (auto it = impl_->counters.find(s.id); it != impl_->counters.end()) {
-      auto& c = *it->second;
-      r.batches_in = c.batches_in;
-      r.records_in = c.records_in;
-      r.batches_out = c.batches_out;
-      r.records_out = c.records_out;
-      std::lock_guard lock(c.mu);
-      for (auto& [k, v] : c.named) r.counters.emplace_back(k, v->value());
-    }
-    report.stages.push_back(std::move(r));
+  {
+    std::lock_guard lock(impl_->nodes_mu);
+    for (const auto& s : impl_->spec.stages) report.stages.push_back(impl_->stage_report(s));
   }
   report.channels = impl_->channel_totals;
   return report;
+}
+
+Snapshot Runtime::snapshot() const {
+  Snapshot snap;
+  std::lock_guard lock(impl_->nodes_mu);
+  snap.pipeline = impl_->spec.name;
+  snap.cycle = impl_->cycle;
+  snap.uptime_seconds = std::chrono::duration<double>(Clock::now() - impl_->started).count();
+  for (const auto& s : impl_->spec.stages) snap.stages.push_back(impl_->stage_report(s));
+  for (const auto& n : impl_->nodes)
+    if (n->input) snap.channels.emplace_back(n->input->name(), n->input->stats());
+  return snap;
 }
 
 std::string format_summary(const RunReport& r) {

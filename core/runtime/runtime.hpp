@@ -34,6 +34,15 @@ struct RunReport {
   std::vector<std::pair<std::string, ChannelStats>> channels;  // "producer->consumer"
 };
 
+// A live view of a running pipeline, safe to take from another thread (the metrics server).
+struct Snapshot {
+  std::string pipeline;
+  int cycle = 0;
+  double uptime_seconds = 0;
+  std::vector<StageReport> stages;
+  std::vector<std::pair<std::string, ChannelStats>> channels;  // input channels: "->stage"
+};
+
 struct RunOptions {
   bool status_line = false;           // live one-line status on stderr (a terminal)
   std::function<int()> signal_count;  // SIGINT/SIGTERM seen so far; 1 = drain, 2 = abort
@@ -48,6 +57,7 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   RunReport run();
+  Snapshot snapshot() const;
 
  private:
   struct Impl;

@@ -1,0 +1,55 @@
+#include "observability/metrics_server.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+namespace {
+
+flow::runtime::Snapshot sample() {
+  flow::runtime::Snapshot s;
+  s.pipeline = "iot";
+  s.cycle = 1;
+  flow::runtime::StageReport v;
+  v.id = "validate";
+  v.plugin = "json-validator";
+  v.records_in = 100;
+  v.records_out = 97;
+  v.counters = {{"invalid_records{reason=\"nan\"}", 3}};
+  s.stages.push_back(v);
+  flow::runtime::ChannelStats c;
+  c.depth = 2;
+  c.max_batches = 8;
+  c.bytes = 4096;
+  c.blocked_ns = 1'500'000'000;
+  s.channels.emplace_back("->validate", c);
+  return s;
+}
+
+TEST(Metrics, PrometheusTextHasStageChannelAndPluginCounters) {
+  const auto text = flow::observability::prometheus_text(sample());
+  EXPECT_THAT(text, ::testing::HasSubstr("flow_stage_records_in_total{pipeline=\"iot\",stage=\"validate\"} 100\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr("flow_stage_records_out_total{pipeline=\"iot\",stage=\"validate\"} 97\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr(
+                        "flow_plugin_invalid_records_total{pipeline=\"iot\",stage=\"validate\",reason=\"nan\"} 3\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr("flow_channel_depth_batches{pipeline=\"iot\",channel=\"->validate\"} 2\n"));
+  EXPECT_THAT(text, ::testing::HasSubstr("flow_channel_writer_blocked_seconds_total{pipeline=\"iot\",channel=\"->validate\"} 1.500000\n"));
+}
+
+TEST(Metrics, ServerAnswersOverHttp) {
+  flow::observability::MetricsServer server("127.0.0.1", 0, [] { return sample(); });
+  ASSERT_GT(server.port(), 0);
+  httplib::Client client("127.0.0.1", server.port());
+  auto m = client.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200);
+  EXPECT_THAT(m->body, ::testing::HasSubstr("flow_stage_records_in_total"));
+  auto j = client.Get("/metrics.json");
+  ASSERT_TRUE(j);
+  EXPECT_THAT(j->body, ::testing::HasSubstr("\"counters\":{\"invalid_records{reason=\\\"nan\\\"}\":3}"));
+  auto d = client.Get("/");
+  ASSERT_TRUE(d);
+  EXPECT_THAT(d->body, ::testing::HasSubstr("<title>Flow</title>"));
+}
+
+}  // namespace
