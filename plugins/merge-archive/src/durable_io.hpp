@@ -1,0 +1,97 @@
+// Small POSIX helpers for files that must survive a crash: write everything, fsync the file,
+// rename into place, fsync the directory (the rename itself is only durable after that).
+// A copy of csv-window-sink/src/durable_io.hpp, so that each plugin builds on its own.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace flow_merge {
+
+[[noreturn]] inline void throw_errno(const std::string& what, const std::filesystem::path& path, int err = errno) {
+  throw std::runtime_error(what + " '" + path.string() + "': " + std::strerror(err));
+}
+
+inline void write_all(int fd, std::string_view data, const std::filesystem::path& path) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("cannot write", path);
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+inline void fsync_fd(int fd, const std::filesystem::path& path) {
+  if (::fsync(fd) != 0) throw_errno("cannot fsync", path);
+}
+
+inline void fsync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw_errno("cannot open directory", dir);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw_errno("cannot fsync directory", dir, err);
+}
+
+inline void rename_file(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) throw_errno("cannot rename '" + from.string() + "' to", to);
+}
+
+// Writes `content` as dir/name through dir/.name.tmp; readers see the old file or the whole new one.
+inline void atomic_write_file(const std::filesystem::path& dir, const std::string& name, std::string_view content,
+                              bool sync) {
+  const auto tmp = dir / ("." + name + ".tmp");
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw_errno("cannot create", tmp);
+  try {
+    write_all(fd, content, tmp);
+    if (sync) fsync_fd(fd, tmp);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) throw_errno("cannot close", tmp);
+  rename_file(tmp, dir / name);
+  if (sync) fsync_dir(dir);
+}
+
+// JSON string literal (for manifests: names and sources may hold any character).
+inline void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          static const char* hex = "0123456789abcdef";
+          out += "\\u00";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 15]);
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace flow_merge

@@ -1,0 +1,711 @@
+// merge-archive: merges the committed CSV part files of csv-window-sink into one archive file
+// (one header), writes it durably into backup_dir, then deletes the merged parts and their
+// checkpoint manifest entries. Every step is journaled, so a crash between writing the archive
+// and deleting the parts neither loses nor doubles a row: open() finishes an interrupted job.
+#include <fcntl.h>
+#include <simdjson.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "durable_io.hpp"
+#include "flow/flow.hpp"
+#include "merge_archive_hooks.hpp"
+
+namespace fs = std::filesystem;
+
+namespace merge_archive {
+namespace {
+std::mutex hook_mu;
+std::function<void(std::string_view)>& hook_slot() {
+  static std::function<void(std::string_view)> hook;
+  return hook;
+}
+}  // namespace
+
+void set_crash_hook(std::function<void(std::string_view point)> hook) {
+  std::lock_guard lock(hook_mu);
+  hook_slot() = std::move(hook);
+}
+
+static void crash_point(std::string_view point) {
+  if (const char* at = std::getenv("FLOW_MERGE_ARCHIVE_CRASH_AT"); at && point == at) std::raise(SIGKILL);
+  std::function<void(std::string_view)> hook;
+  {
+    std::lock_guard lock(hook_mu);
+    hook = hook_slot();
+  }
+  if (hook) hook(point);
+}
+}  // namespace merge_archive
+
+namespace {
+
+using merge_archive::crash_point;
+
+constexpr std::size_t kChunk = 1u << 20;
+
+// ---------------------------------------------------------------------------------------------
+// Paths
+
+fs::path normal(const std::string& p) {
+  fs::path n = fs::weakly_canonical(fs::absolute(p)).lexically_normal();
+  if (n.filename().empty() && n.has_parent_path() && n != n.root_path()) n = n.parent_path();
+  return n;
+}
+
+// Whether `inner` is `outer` or lies below it.
+bool within(const fs::path& inner, const fs::path& outer) {
+  auto i = inner.begin();
+  for (auto o = outer.begin(); o != outer.end(); ++o, ++i) {
+    if (o->empty()) continue;  // trailing separator
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
+// csv-window-sink's part names: <prefix>-<run_id>-c<cycle>-<window seq>-<file seq>.csv, with at
+// least 4, 6 and 4 digits. The key orders them by run, cycle, window and file.
+struct PartKey {
+  std::string head;  // <prefix>-<run_id>
+  long long cycle = 0, window = 0, file = 0;
+  auto operator<=>(const PartKey&) const = default;
+};
+
+bool all_digits(std::string_view s, std::size_t min) {
+  if (s.size() < min) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+std::optional<PartKey> part_key(const std::string& name) {
+  if (name.empty() || name.front() == '.' || !name.ends_with(".csv")) return std::nullopt;
+  std::string_view s(name.data(), name.size() - 4);
+  std::string_view tok[3];
+  for (int k = 2; k >= 0; --k) {
+    const auto dash = s.rfind('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    tok[k] = s.substr(dash + 1);
+    s = s.substr(0, dash);
+  }
+  if (s.empty() || tok[0].empty() || tok[0][0] != 'c' || !all_digits(tok[0].substr(1), 4) ||
+      !all_digits(tok[1], 6) || !all_digits(tok[2], 4))
+    return std::nullopt;
+  PartKey k;
+  k.head = std::string(s);
+  k.cycle = std::stoll(std::string(tok[0].substr(1)));
+  k.window = std::stoll(std::string(tok[1]));
+  k.file = std::stoll(std::string(tok[2]));
+  return k;
+}
+
+std::string manifest_name(const std::string& part) { return part.substr(0, part.size() - 4) + ".json"; }
+
+std::string fnv_hex(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The archive file: plain or gzip, written to a temporary name.
+
+class ArchiveWriter {
+ public:
+  ArchiveWriter(fs::path tmp, bool gzip) : tmp_(std::move(tmp)), gzip_(gzip) {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) flow_merge::throw_errno("cannot create", tmp_);
+    if (gzip_) {
+      if (deflateInit2(&zs_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        abort();
+        throw std::runtime_error("zlib: deflateInit2 failed");
+      }
+      zinit_ = true;
+      zout_.resize(256u << 10);
+    }
+    buf_.reserve(kChunk + 4096);
+  }
+  ~ArchiveWriter() { abort(); }
+
+  void write(std::string_view data) {
+    buf_.append(data);
+    if (buf_.size() >= kChunk) flush(false);
+  }
+
+  // Flushes, fsyncs and closes the temporary file.
+  void finish() {
+    flush(true);
+    flow_merge::fsync_fd(fd_, tmp_);
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) flow_merge::throw_errno("cannot close", tmp_);
+  }
+
+  // Closes and removes the temporary file (after a failure).
+  void abort() {
+    if (zinit_) {
+      deflateEnd(&zs_);
+      zinit_ = false;
+    }
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+      ::unlink(tmp_.c_str());
+    }
+  }
+
+ private:
+  void flush(bool end) {
+    if (!gzip_) {
+      flow_merge::write_all(fd_, buf_, tmp_);
+      buf_.clear();
+      return;
+    }
+    zs_.next_in = reinterpret_cast<Bytef*>(buf_.data());
+    zs_.avail_in = static_cast<uInt>(buf_.size());
+    int rc = Z_OK;
+    do {
+      zs_.next_out = reinterpret_cast<Bytef*>(zout_.data());
+      zs_.avail_out = static_cast<uInt>(zout_.size());
+      rc = deflate(&zs_, end ? Z_FINISH : Z_NO_FLUSH);
+      if (rc == Z_STREAM_ERROR) throw std::runtime_error("zlib: deflate failed for '" + tmp_.string() + "'");
+      flow_merge::write_all(fd_, std::string_view(zout_.data(), zout_.size() - zs_.avail_out), tmp_);
+    } while (zs_.avail_out == 0 || (end && rc != Z_STREAM_END));
+    buf_.clear();
+  }
+
+  fs::path tmp_;
+  bool gzip_;
+  int fd_ = -1;
+  z_stream zs_{};
+  bool zinit_ = false;
+  std::string buf_;
+  std::string zout_;
+};
+
+// Renames without replacing an existing file; false when `to` exists.
+bool rename_no_replace(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
+  if (errno == EEXIST) return false;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+    flow_merge::throw_errno("cannot rename '" + from.string() + "' to", to);
+  // File systems without RENAME_NOREPLACE: link() refuses an existing name too.
+  if (::link(from.c_str(), to.c_str()) == 0) {
+    ::unlink(from.c_str());
+    return true;
+  }
+  if (errno == EEXIST) return false;
+  if (fs::exists(to)) return false;
+  flow_merge::rename_file(from, to);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The journal of one job.
+
+struct Job {
+  std::string state;  // planned, archived, cleaned
+  std::string target;
+  std::vector<std::string> parts;
+  std::string parts_dir;  // as read from a journal
+};
+
+class MergeArchive : public flow::Processor {
+ public:
+  struct Options {
+    std::string parts_dir;
+    std::string checkpoint_dir;
+    std::string backup_dir;
+    std::string prefix = "sensor_data";
+    flow::Duration every{0};
+    bool gzip = false;
+    std::string journal_dir;
+  };
+
+  static flow::PluginInfo info() {
+    return {"merge-archive", "1.0.0", flow::StageKind::Sink,
+            "Merges committed CSV part files into one archive file, then deletes the parts (journaled)",
+            {}, false};
+  }
+
+  static void declare(flow::OptionTable<Options>& t) {
+    t.add("parts_dir", &Options::parts_dir, "Directory of the part files (csv-window-sink's path)").required();
+    t.add("checkpoint_dir", &Options::checkpoint_dir,
+          "csv-window-sink's checkpoint directory; empty means <parts_dir>/_checkpoint");
+    t.add("backup_dir", &Options::backup_dir, "Directory the archive files are written to").required();
+    t.add("prefix", &Options::prefix, "Archive file name: <prefix>_<YYYYmmdd_HHMMSS>.csv");
+    t.add("every", &Options::every, "Merge this often; 0 = once, when the input ends (each run or cycle)");
+    t.add("gzip", &Options::gzip, "Compress the archive with zlib (.csv.gz)");
+    t.add("journal_dir", &Options::journal_dir, "Directory of the job journal; empty means <backup_dir>/.merge-journal");
+  }
+
+  struct Dirs {
+    fs::path parts, checkpoint, backup, journal;
+  };
+
+  // Every problem of the directory options; the same rules guard check() and open().
+  static std::vector<flow::ConfigError> dir_errors(const Options& o, const flow::Value& config, Dirs* out) {
+    std::vector<flow::ConfigError> errors;
+    auto where = [&](const char* key) {
+      const flow::Value* v = config.find(key);
+      return v ? v->location() : config.location();
+    };
+    if (o.parts_dir.empty()) {
+      errors.push_back({where("parts_dir"), "option 'parts_dir': must not be empty"});
+      return errors;
+    }
+    if (o.backup_dir.empty()) {
+      errors.push_back({where("backup_dir"), "option 'backup_dir': must not be empty"});
+      return errors;
+    }
+    Dirs d;
+    d.parts = normal(o.parts_dir);
+    if (d.parts == d.parts.root_path())
+      errors.push_back({where("parts_dir"), "option 'parts_dir': '" + o.parts_dir +
+                                                "' is the root directory; merge-archive deletes files there"});
+    d.checkpoint = o.checkpoint_dir.empty() ? d.parts / "_checkpoint" : normal(o.checkpoint_dir);
+    d.backup = normal(o.backup_dir);
+    d.journal = o.journal_dir.empty() ? d.backup / ".merge-journal" : normal(o.journal_dir);
+    auto refuse = [&](const char* key, const fs::path& dir) {
+      for (const auto& [what, danger] : {std::pair<const char*, const fs::path*>{"parts_dir", &d.parts},
+                                         std::pair<const char*, const fs::path*>{"checkpoint_dir", &d.checkpoint}}) {
+        if (within(dir, *danger)) {
+          errors.push_back({where(key), std::string("option '") + key + "': '" + dir.string() + "' lies inside " +
+                                            what + " '" + danger->string() +
+                                            "', whose files merge-archive deletes; choose a directory outside it"});
+          return;
+        }
+      }
+    };
+    refuse("backup_dir", d.backup);
+    if (!o.journal_dir.empty()) refuse("journal_dir", d.journal);
+    if (o.prefix.empty() || o.prefix.find('/') != std::string::npos || o.prefix.front() == '.')
+      errors.push_back({where("prefix"), "option 'prefix': '" + o.prefix +
+                                             "' must be non-empty, without '/', and not start with '.'"});
+    if (out) *out = d;
+    return errors;
+  }
+
+  static void check(const Options& o, const flow::Value& config, std::vector<flow::ConfigError>& errors) {
+    auto e = dir_errors(o, config, nullptr);
+    errors.insert(errors.end(), e.begin(), e.end());
+  }
+
+  explicit MergeArchive(Options o) : o_(std::move(o)) {}
+
+  void open(flow::Context& ctx) override {
+    ctx_ = &ctx;
+    const auto errors = dir_errors(o_, flow::Value(), &dirs_);
+    if (!errors.empty()) throw std::runtime_error(errors.front().message);
+    commits_dir_ = dirs_.checkpoint / "commits";
+    for (const auto& d : {dirs_.parts, dirs_.backup, dirs_.journal}) {
+      std::error_code ec;
+      fs::create_directories(d, ec);
+      if (ec) throw std::runtime_error("cannot create directory '" + d.string() + "': " + ec.message());
+    }
+    journal_file_ = "job-" + fnv_hex(dirs_.parts.string()) + ".json";
+    archives_ = &ctx.counter("archives");
+    rows_archived_ = &ctx.counter("rows_archived");
+    parts_merged_ = &ctx.counter("parts_merged");
+    last_merge_ = ctx.now();
+
+    recover();
+
+    // Committed parts left by an earlier run that stopped before merging them.
+    std::size_t leftovers = 0;
+    for (const auto& e : fs::directory_iterator(dirs_.parts)) {
+      const std::string name = e.path().filename().string();
+      if (!e.is_regular_file() || name.starts_with(".")) continue;
+      if (part_key(name)) {
+        pending_.insert(name);
+        ++leftovers;
+      } else {
+        ctx.log().info("leaving unknown file '" + e.path().string() + "' alone (not a part file)");
+      }
+    }
+    if (leftovers > 0)
+      ctx.log().info("found " + std::to_string(leftovers) + " committed part(s) from an earlier run in '" +
+                     dirs_.parts.string() + "'; they are merged with this run's");
+  }
+
+  std::chrono::milliseconds timer_interval() const override {
+    if (o_.every.count() <= 0) return std::chrono::milliseconds(0);
+    return std::min<std::chrono::milliseconds>(o_.every, std::chrono::milliseconds(1000));
+  }
+
+  void process(flow::Batch batch, flow::Emitter&) override {
+    if (!batch.schema()->index_of("path"))
+      throw std::runtime_error("input has no 'path' column: merge-archive reads file events (connect it to "
+                               "csv-window-sink's output)");
+    const auto& paths = batch.column("path");
+    for (std::size_t i = 0; i < batch.num_rows(); ++i) {
+      const fs::path p = fs::path(std::string(paths.string_at(i))).lexically_normal();
+      const std::string name = p.filename().string();
+      if (normal(p.parent_path().string()) != dirs_.parts)
+        throw std::runtime_error("file event for '" + p.string() + "' lies outside parts_dir '" +
+                                 dirs_.parts.string() + "' (parts_dir must be csv-window-sink's path)");
+      if (!part_key(name))
+        throw std::runtime_error("file event for '" + p.string() +
+                                 "': the name is not a csv-window-sink part name (<prefix>-<run>-cNNNN-NNNNNN-NNNN.csv)");
+      pending_.insert(name);
+    }
+    positions_.append(std::move(batch.positions()));
+  }
+
+  void on_timer(flow::Emitter&) override {
+    if (o_.every.count() > 0 && ctx_->now() - last_merge_ >= o_.every) merge();
+  }
+
+  void finish(flow::Emitter&) override { merge(); }
+
+ private:
+  struct ByKey {
+    bool operator()(const std::string& a, const std::string& b) const {
+      const auto ka = part_key(a), kb = part_key(b);
+      if (ka && kb && *ka != *kb) return *ka < *kb;
+      return a < b;
+    }
+  };
+
+  fs::path journal_path() const { return dirs_.journal / journal_file_; }
+
+  void write_journal(const Job& job) { write_journal(job, journal_file_); }
+  void write_journal(const Job& job, const std::string& file) {
+    std::string j = "{\"version\":1,\"state\":\"" + job.state + "\",\"parts_dir\":";
+    flow_merge::append_json_string(j, dirs_.parts.string());
+    j += ",\"checkpoint_dir\":";
+    flow_merge::append_json_string(j, dirs_.checkpoint.string());
+    j += ",\"backup_dir\":";
+    flow_merge::append_json_string(j, dirs_.backup.string());
+    j += ",\"target\":";
+    flow_merge::append_json_string(j, job.target);
+    j += ",\"parts\":[";
+    for (std::size_t i = 0; i < job.parts.size(); ++i) {
+      if (i) j += ",";
+      flow_merge::append_json_string(j, job.parts[i]);
+    }
+    j += "]}\n";
+    flow_merge::atomic_write_file(dirs_.journal, file, j, true);
+  }
+
+  static Job read_journal(const fs::path& p) {
+    try {
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc = parser.load(p.string());
+      Job job;
+      job.state = std::string(std::string_view(doc["state"]));
+      job.target = std::string(std::string_view(doc["target"]));
+      job.parts_dir = std::string(std::string_view(doc["parts_dir"]));
+      for (auto v : doc["parts"].get_array()) {
+        std::string name{std::string_view(v)};
+        if (!part_key(name)) throw std::runtime_error("'" + name + "' is not a part name");
+        job.parts.push_back(std::move(name));
+      }
+      if (job.target.empty() || job.target.find('/') != std::string::npos || job.target.front() == '.')
+        throw std::runtime_error("bad target '" + job.target + "'");
+      if (job.state != "planned" && job.state != "archived" && job.state != "cleaned")
+        throw std::runtime_error("unknown state '" + job.state + "'");
+      return job;
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot read merge journal '" + p.string() + "': " + e.what() +
+                               " (inspect or remove it; nothing was changed)");
+    }
+  }
+
+  // Finishes the interrupted jobs of this parts_dir found in journal_dir (journals of other
+  // parts directories are left alone).
+  void recover() {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dirs_.journal)) {
+      const std::string name = e.path().filename().string();
+      if (e.is_regular_file() && name.starts_with("job-") && name.ends_with(".json")) files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      Job job = read_journal(f);
+      if (normal(job.parts_dir) != dirs_.parts) continue;
+      const std::string file = f.filename().string();
+      recover_job(job, file);
+      if (file != journal_file_) {
+        std::error_code ec;
+        fs::remove(f, ec);
+        flow_merge::fsync_dir(dirs_.journal);
+      }
+    }
+  }
+
+  // Finishes (or, before the archive was renamed into place, abandons) one interrupted job.
+  void recover_job(Job& job, const std::string& file) {
+    if (job.state == "cleaned") return;
+    const fs::path target = dirs_.backup / job.target;
+    if (job.state == "planned") {
+      if (!fs::exists(target)) {
+        // The archive never became visible: drop its temporary file; the parts are all still
+        // there and are merged again with the others.
+        std::error_code ec;
+        fs::remove(dirs_.backup / ("." + job.target + ".tmp"), ec);
+        fs::remove(dirs_.journal / file, ec);
+        flow_merge::fsync_dir(dirs_.journal);
+        ctx_->log().warn("interrupted archive job for '" + target.string() +
+                         "' had not written its archive; its " + std::to_string(job.parts.size()) +
+                         " part(s) will be merged again");
+        return;
+      }
+      job.state = "archived";  // renamed, but the crash came before the journal said so
+      write_journal(job, file);
+    }
+    const std::size_t deleted = cleanup(job);
+    job.state = "cleaned";
+    write_journal(job, file);
+    ctx_->log().warn("finished interrupted archive job: '" + target.string() + "' was complete; deleted " +
+                     std::to_string(deleted) + " remaining merged part(s)");
+  }
+
+  std::string choose_target() const {
+    const std::time_t t = std::chrono::system_clock::to_time_t(ctx_->now());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d_%H%M%S", &tm);
+    const std::string ext = o_.gzip ? ".csv.gz" : ".csv";
+    const std::string base = o_.prefix + "_" + stamp;
+    for (int i = 0;; ++i) {
+      const std::string name = base + (i ? "_" + std::to_string(i) : std::string()) + ext;
+      if (!fs::exists(dirs_.backup / name) && !fs::exists(dirs_.backup / ("." + name + ".tmp"))) return name;
+    }
+  }
+
+  struct Written {
+    uint64_t rows = 0;
+  };
+
+  // Streams every part into the writer: the first part's header once, then each part's records.
+  Written write_parts(const std::vector<std::string>& parts, ArchiveWriter& w) {
+    Written out;
+    std::string first_header;
+    std::string buf(kChunk, '\0');
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      const fs::path p = dirs_.parts / parts[k];
+      const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        if (errno == ENOENT)
+          throw std::runtime_error("part '" + p.string() + "' is missing (announced or journaled, but not on disk); "
+                                   "nothing was deleted");
+        flow_merge::throw_errno("cannot open part", p);
+      }
+      struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+      } closer{fd};
+      std::string header;
+      bool in_header = true, in_quotes = false;
+      char last = '\n';
+      for (;;) {
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          flow_merge::throw_errno("cannot read part", p);
+        }
+        if (n == 0) break;
+        std::string_view chunk(buf.data(), static_cast<std::size_t>(n));
+        if (in_header) {
+          std::size_t i = 0;
+          for (; i < chunk.size(); ++i) {
+            if (chunk[i] == '"') in_quotes = !in_quotes;
+            else if (chunk[i] == '\n' && !in_quotes) break;
+          }
+          header.append(chunk.substr(0, i));
+          if (i == chunk.size()) continue;
+          in_header = false;
+          if (!header.empty() && header.back() == '\r') header.pop_back();
+          if (k == 0) {
+            first_header = header;
+            w.write(header);
+            w.write("\n");
+          } else if (header != first_header) {
+            throw std::runtime_error("part '" + p.string() + "' has header '" + header + "', but '" +
+                                     (dirs_.parts / parts[0]).string() + "' has '" + first_header +
+                                     "'; nothing was merged or deleted");
+          }
+          chunk = chunk.substr(i + 1);
+          last = '\n';
+        }
+        for (const char c : chunk) {
+          if (c == '"') in_quotes = !in_quotes;
+          else if (c == '\n' && !in_quotes) ++out.rows;
+        }
+        if (!chunk.empty()) last = chunk.back();
+        w.write(chunk);
+      }
+      if (in_header)
+        throw std::runtime_error("part '" + p.string() + "' has no complete header line; nothing was deleted");
+      if (last != '\n') {  // a part without its final line feed: keep records apart
+        w.write("\n");
+        ++out.rows;
+      }
+    }
+    return out;
+  }
+
+  void merge() {
+    last_merge_ = ctx_->now();
+    if (pending_.empty()) {
+      positions_.ack();
+      return;
+    }
+    Job job;
+    job.state = "planned";
+    job.parts.assign(pending_.begin(), pending_.end());
+    job.target = choose_target();
+    write_journal(job);
+    crash_point("planned");
+
+    Written written;
+    for (;;) {
+      const fs::path tmp = dirs_.backup / ("." + job.target + ".tmp");
+      try {
+        ArchiveWriter w(tmp, o_.gzip);
+        written = write_parts(job.parts, w);
+        w.finish();
+      } catch (...) {
+        // Nothing was renamed or deleted: abandon the job, keep every part.
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        fs::remove(journal_path(), ec);
+        throw;
+      }
+      crash_point("archive-written");
+      if (rename_no_replace(tmp, dirs_.backup / job.target)) break;
+      // Someone took the name meanwhile: pick another and say so in the journal first.
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      job.target = choose_target();
+      write_journal(job);
+    }
+    flow_merge::fsync_dir(dirs_.backup);
+    crash_point("archive-renamed");
+    job.state = "archived";
+    write_journal(job);
+    crash_point("journal-archived");
+
+    cleanup(job);
+    job.state = "cleaned";
+    write_journal(job);
+
+    const fs::path target = dirs_.backup / job.target;
+    ctx_->log().info("archived '" + target.string() + "': " + std::to_string(written.rows) + " rows from " +
+                     std::to_string(job.parts.size()) + " parts");
+    archives_->add();
+    rows_archived_->add(written.rows);
+    parts_merged_->add(job.parts.size());
+    for (const auto& p : job.parts) pending_.erase(p);
+    positions_.ack();
+  }
+
+  // Records the archived offsets, then deletes the job's parts and their manifest entries (only
+  // those). Safe to repeat: what is already gone is skipped. Returns the parts deleted now.
+  std::size_t cleanup(const Job& job) {
+    record_archived_offsets(job);
+    std::size_t deleted = 0;
+    for (const auto& name : job.parts) {
+      std::error_code ec;
+      if (fs::remove(dirs_.parts / name, ec)) {
+        ++deleted;
+        crash_point("part-deleted");
+      }
+      if (ec) throw std::runtime_error("cannot delete '" + (dirs_.parts / name).string() + "': " + ec.message());
+    }
+    flow_merge::fsync_dir(dirs_.parts);
+    crash_point("parts-deleted");
+    if (fs::is_directory(commits_dir_)) {
+      for (const auto& name : job.parts) {
+        std::error_code ec;
+        fs::remove(commits_dir_ / manifest_name(name), ec);
+        if (ec)
+          throw std::runtime_error("cannot delete '" + (commits_dir_ / manifest_name(name)).string() +
+                                   "': " + ec.message());
+      }
+      flow_merge::fsync_dir(commits_dir_);
+    }
+    crash_point("manifests-deleted");
+    return deleted;
+  }
+
+  // <checkpoint_dir>/archived-offsets.json keeps, per source and partition, the highest end
+  // offset of the manifest entries merge-archive deleted, so the offsets a restart needs are not
+  // lost with them. Merging with the existing file by maximum makes a repeat harmless.
+  void record_archived_offsets(const Job& job) {
+    std::map<std::pair<std::string, int64_t>, int64_t> ends;
+    const fs::path file = dirs_.checkpoint / "archived-offsets.json";
+    simdjson::dom::parser parser;
+    auto read_ranges = [&](const fs::path& p) {
+      try {
+        simdjson::dom::element doc = parser.load(p.string());
+        for (auto r : doc["ranges"].get_array()) {
+          auto key = std::make_pair(std::string(std::string_view(r["source"])), int64_t(r["partition"]));
+          const int64_t end = r["end"];
+          auto [it, inserted] = ends.emplace(key, end);
+          if (!inserted) it->second = std::max(it->second, end);
+        }
+      } catch (const std::exception& e) {
+        throw std::runtime_error("cannot read checkpoint file '" + p.string() + "': " + e.what());
+      }
+    };
+    bool any = false;
+    for (const auto& name : job.parts) {
+      const fs::path m = commits_dir_ / manifest_name(name);
+      if (fs::exists(m)) {
+        read_ranges(m);
+        any = true;
+      }
+    }
+    if (!any) return;
+    if (fs::exists(file)) read_ranges(file);
+    std::string j = "{\"version\":1,\"ranges\":[";
+    bool first = true;
+    for (const auto& [key, end] : ends) {
+      if (!first) j += ",";
+      first = false;
+      j += "{\"source\":";
+      flow_merge::append_json_string(j, key.first);
+      j += ",\"partition\":" + std::to_string(key.second) + ",\"end\":" + std::to_string(end) + "}";
+    }
+    j += "]}\n";
+    flow_merge::atomic_write_file(dirs_.checkpoint, "archived-offsets.json", j, true);
+  }
+
+  Options o_;
+  flow::Context* ctx_ = nullptr;
+  Dirs dirs_;
+  fs::path commits_dir_;
+  std::string journal_file_;
+  flow::Counter* archives_ = nullptr;
+  flow::Counter* rows_archived_ = nullptr;
+  flow::Counter* parts_merged_ = nullptr;
+  std::chrono::system_clock::time_point last_merge_;
+  std::set<std::string, ByKey> pending_;
+  flow::Positions positions_;
+};
+
+}  // namespace
+
+FLOW_PLUGIN(MergeArchive)
