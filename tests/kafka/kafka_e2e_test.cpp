@@ -1,0 +1,351 @@
+// Kafka end to end, with real processes: `flowctl broker` (librdkafka's mock cluster), kcat and
+// `flowctl run`. Each test starts its own broker on a free port (--port 0, the port read from
+// its "bootstrap:" line) with its own topic. Waits are bounded; nothing asserts on wall time.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A child process with stdout/stderr in files.
+class Proc {
+ public:
+  Proc(std::vector<std::string> argv, const fs::path& out, const fs::path& err) : out_(out), err_(err) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(o, 1);
+      dup2(e, 2);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~Proc() {
+    if (pid_ > 0 && !status_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  Proc(const Proc&) = delete;
+  Proc& operator=(const Proc&) = delete;
+
+  void signal(int sig) {
+    if (!status_) kill(pid_, sig);
+  }
+  // Exit code (or 128+signal); nullopt if still running after `timeout`.
+  std::optional<int> wait(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!status_) {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+      std::this_thread::sleep_for(20ms);
+    }
+    return status_;
+  }
+  bool running() { return !wait(0ms); }
+  std::string err() const { return slurp(err_); }
+  std::string out() const { return slurp(out_); }
+  static std::string slurp(const fs::path& p) {
+    std::ifstream f(p);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  fs::path out_, err_;
+};
+
+// Waits (bounded) until `pred` holds.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 60s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return pred();
+}
+
+std::vector<std::string> lines(const fs::path& p) {
+  std::vector<std::string> out;
+  std::ifstream f(p);
+  for (std::string l; std::getline(f, l);)
+    if (!l.empty()) out.push_back(l);
+  return out;
+}
+
+class KafkaE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() / (std::string("flow-kafka-") + info->name() + "-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    topic_ = std::string("t-") + info->name();
+  }
+  void TearDown() override {
+    if (broker_) {
+      broker_->signal(SIGTERM);
+      EXPECT_EQ(broker_->wait(20s), 0) << "flowctl broker did not stop cleanly on SIGTERM";
+    }
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // Starts `flowctl broker` with this test's topic; returns the bootstrap address.
+  std::string start_broker(int partitions) {
+    broker_ = std::make_unique<Proc>(
+        std::vector<std::string>{FLOW_FLOWCTL, "broker", "--port", "0", "--partitions", std::to_string(partitions),
+                                 "--topic", topic_},
+        dir_ / "broker.out", dir_ / "broker.err");
+    std::string bootstrap;
+    EXPECT_TRUE(eventually(
+        [&] {
+          const auto out = broker_->out();
+          const auto at = out.find("bootstrap: ");
+          const auto nl = out.find('\n', at);
+          if (at == std::string::npos || nl == std::string::npos) return false;
+          bootstrap = out.substr(at + 11, nl - at - 11);
+          return true;
+        },
+        20s))
+        << broker_->err();
+    return bootstrap;
+  }
+
+  // kcat -P: one message per line of `messages` ("key\tvalue").
+  void kcat_produce(const std::string& bootstrap, const std::vector<std::string>& messages) {
+    const auto file = dir_ / "produce.txt";
+    {
+      std::ofstream f(file);
+      for (const auto& m : messages) f << m << "\n";
+    }
+    Proc kcat({"kcat", "-P", "-b", bootstrap, "-t", topic_, "-K", "\t", "-l", file.string()}, dir_ / "kcat.out",
+              dir_ / "kcat.err");
+    ASSERT_EQ(kcat.wait(60s), 0) << kcat.err();
+  }
+
+  fs::path write_consumer_pipeline(const std::string& name, const std::string& bootstrap, const fs::path& out,
+                                    const std::string& extra_source = "", const std::string& extra_sink = "") {
+    const auto p = dir_ / (name + ".yaml");
+    std::ofstream f(p);
+    f << "name: " << name << "\n"
+      << "stages:\n"
+      << "  - id: consume\n    plugin: kafka-source\n    config:\n"
+      << "      brokers: '" << bootstrap << "'\n      topics: [" << topic_ << "]\n      group: g\n"
+      << "      batch_size: 100\n      commit_interval: 200ms\n"
+      << extra_source << "  - id: write\n    plugin: test.kafka-record-sink\n    input: consume\n    config:\n"
+      << "      path: '" << out.string() << "'\n"
+      << extra_sink;
+    return p;
+  }
+
+  std::unique_ptr<Proc> run_flowctl(const fs::path& pipeline, const std::string& tag,
+                                    std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{FLOW_FLOWCTL, "--plugin-path", FLOW_PLUGIN_DIR, "--plugin-path",
+                                  FLOW_TEST_PLUGIN_DIR, "run", "-q", pipeline.string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return std::make_unique<Proc>(argv, dir_ / (tag + ".out"), dir_ / (tag + ".err"));
+  }
+
+  static std::vector<std::string> make_messages(int n, int first = 0) {
+    std::vector<std::string> m;
+    for (int i = first; i < first + n; ++i)
+      m.push_back("sensor-" + std::to_string(i % 17) + "\t{\"seq\":" + std::to_string(i) + ",\"temp\":" +
+                  std::to_string(20 + i % 10) + ".5}");
+    return m;
+  }
+
+  // value column of record-sink lines, by count.
+  static std::map<std::string, int> value_counts(const std::vector<std::string>& ls) {
+    std::map<std::string, int> c;
+    for (const auto& l : ls) c[l.substr(l.rfind('\t') + 1)]++;
+    return c;
+  }
+
+  fs::path dir_;
+  std::string topic_;
+  std::unique_ptr<Proc> broker_;
+};
+
+TEST_F(KafkaE2E, ConsumerPipelineDeliversEveryKcatMessageFieldForField) {
+  const auto bootstrap = start_broker(4);
+  const auto msgs = make_messages(500);
+  kcat_produce(bootstrap, msgs);
+  const auto out = dir_ / "records.tsv";
+  auto run = run_flowctl(write_consumer_pipeline("consume", bootstrap, out, "      exit_at_end: true\n"), "run");
+  ASSERT_EQ(run->wait(120s), 0) << run->err();
+  const auto got = lines(out);
+  ASSERT_EQ(got.size(), msgs.size()) << run->err();
+  std::multiset<std::string> expected(msgs.begin(), msgs.end()), actual;
+  for (const auto& l : got) {
+    // topic, partition, offset, key, value
+    std::vector<std::string> f;
+    std::stringstream s(l);
+    for (std::string x; std::getline(s, x, '\t');) f.push_back(x);
+    ASSERT_EQ(f.size(), 5u) << l;
+    EXPECT_EQ(f[0], topic_);
+    actual.insert(f[3] + "\t" + f[4]);
+  }
+  EXPECT_EQ(actual, expected);
+}
+
+TEST_F(KafkaE2E, ProducerPipelineSendsReadingsKeyedBySensor) {
+  if (!fs::exists(fs::path(FLOW_PLUGIN_DIR) / "libflow-sensor-simulator.so"))
+    GTEST_SKIP() << "sensor-simulator is not built";
+  const auto bootstrap = start_broker(4);
+  const int n = 300;
+  const auto p = dir_ / "produce.yaml";
+  {
+    std::ofstream f(p);
+    f << "name: produce\nstages:\n"
+      << "  - id: sim\n    plugin: sensor-simulator\n    config: {sensors: 7, rate: 0, max_records: " << n << "}\n"
+      << "  - id: publish\n    plugin: kafka-sink\n    input: sim\n    config:\n"
+      << "      brokers: '" << bootstrap << "'\n      topic: " << topic_ << "\n";
+  }
+  auto run = run_flowctl(p, "run");
+  ASSERT_EQ(run->wait(120s), 0) << run->err();
+  Proc kcat({"kcat", "-C", "-b", bootstrap, "-t", topic_, "-e", "-o", "beginning", "-f", "%k\t%s\n"},
+            dir_ / "kcat.out", dir_ / "kcat.err");
+  ASSERT_EQ(kcat.wait(60s), 0) << kcat.err();
+  const auto got = lines(dir_ / "kcat.out");
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(n));
+  std::set<std::string> keys;
+  for (const auto& l : got) {
+    const auto key = l.substr(0, l.find('\t'));
+    keys.insert(key);
+    // The key is the sensor id that the JSON value names.
+    EXPECT_NE(l.find(key, key.size() + 1), std::string::npos) << l;
+  }
+  EXPECT_EQ(keys.size(), 7u);
+}
+
+TEST_F(KafkaE2E, TwoConsumersInOneGroupSplitPartitionsAndDeliverEachRecordOnce) {
+  const auto bootstrap = start_broker(8);
+  const auto out_a = dir_ / "a.tsv", out_b = dir_ / "b.tsv";
+  auto a = run_flowctl(write_consumer_pipeline("a", bootstrap, out_a), "a");
+  auto b = run_flowctl(write_consumer_pipeline("b", bootstrap, out_b), "b");
+  // Both members hold partitions before anything is produced.
+  auto assigned = [](const Proc& p) { return p.err().find("assigned") != std::string::npos; };
+  ASSERT_TRUE(eventually([&] { return assigned(*a) && assigned(*b) && a->err().find("assigned 4") != std::string::npos &&
+                                      b->err().find("assigned 4") != std::string::npos; },
+                         90s))
+      << "a:\n" << a->err() << "\nb:\n" << b->err();
+  const int n = 2000;
+  kcat_produce(bootstrap, make_messages(n));
+  ASSERT_TRUE(eventually([&] { return lines(out_a).size() + lines(out_b).size() >= static_cast<std::size_t>(n); }, 90s));
+  a->signal(SIGTERM);
+  b->signal(SIGTERM);
+  EXPECT_EQ(a->wait(60s), 0) << a->err();
+  EXPECT_EQ(b->wait(60s), 0) << b->err();
+  const auto la = lines(out_a), lb = lines(out_b);
+  EXPECT_GT(la.size(), 0u);
+  EXPECT_GT(lb.size(), 0u);
+  std::vector<std::string> all = la;
+  all.insert(all.end(), lb.begin(), lb.end());
+  const auto counts = value_counts(all);
+  EXPECT_EQ(counts.size(), static_cast<std::size_t>(n));
+  for (const auto& [v, c] : counts) EXPECT_EQ(c, 1) << v;
+  // Each partition went to exactly one member.
+  std::set<std::string> pa, pb;
+  for (const auto& l : la) pa.insert(l.substr(0, l.find('\t', l.find('\t') + 1)));
+  for (const auto& l : lb) pb.insert(l.substr(0, l.find('\t', l.find('\t') + 1)));
+  for (const auto& p : pa) EXPECT_EQ(pb.count(p), 0u) << p;
+}
+
+TEST_F(KafkaE2E, KillNineAndRestartLosesNoRecord) {
+  const auto bootstrap = start_broker(4);
+  const int n = 20000;
+  kcat_produce(bootstrap, make_messages(n));
+  const auto out = dir_ / "records.tsv";
+  // A slow sink so the kill lands mid-stream.
+  const auto p = write_consumer_pipeline("consume", bootstrap, out, "", "      delay: 20ms\n");
+  {
+    auto first = run_flowctl(p, "first");
+    ASSERT_TRUE(eventually([&] { return lines(out).size() >= 3000; }, 90s)) << first->err();
+    first->signal(SIGKILL);
+    ASSERT_TRUE(first->wait(10s));
+  }
+  const std::size_t before = lines(out).size();
+  ASSERT_LT(before, static_cast<std::size_t>(n)) << "the first run finished before the kill";
+  // The restart reads to the end.
+  const auto p2 = write_consumer_pipeline("consume2", bootstrap, out, "      exit_at_end: true\n");
+  auto second = run_flowctl(p2, "second");
+  ASSERT_EQ(second->wait(180s), 0) << second->err();
+  const auto counts = value_counts(lines(out));
+  EXPECT_EQ(counts.size(), static_cast<std::size_t>(n)) << "records missing from the union of both runs";
+  std::size_t dups = 0;
+  for (const auto& [v, c] : counts) dups += static_cast<std::size_t>(c - 1);
+  std::printf("[ kafka    ] kill -9 after %zu of %d records: %zu duplicate(s) after restart (at-least-once)\n", before,
+              n, dups);
+  EXPECT_LT(dups, static_cast<std::size_t>(n));
+}
+
+TEST_F(KafkaE2E, SlowSinkWithShortPollIntervalStaysInGroupAndDeliversAll) {
+  const auto bootstrap = start_broker(2);
+  const int n = 3000;
+  kcat_produce(bootstrap, make_messages(n));
+  const auto out = dir_ / "records.tsv";
+  // 30 batches of 100 at 300ms each take ~9s, longer than max_poll_interval: only a consumer
+  // that keeps polling while paused stays in the group.
+  const auto p = write_consumer_pipeline("slow", bootstrap, out, "      max_poll_interval: 3s\n      exit_at_end: true\n",
+                                         "      delay: 300ms\n    buffer: {batches: 2}\n");
+  auto run = run_flowctl(p, "run", {"--log-level", "debug"});
+  ASSERT_EQ(run->wait(180s), 0) << run->err();
+  const auto counts = value_counts(lines(out));
+  EXPECT_EQ(counts.size(), static_cast<std::size_t>(n));
+  for (const auto& [v, c] : counts) EXPECT_EQ(c, 1) << v;
+  const auto err = run->err();
+  EXPECT_NE(err.find("partitions paused"), std::string::npos) << "backpressure never paused the partitions";
+  EXPECT_EQ(err.find("revoked"), std::string::npos) << "the consumer lost its partitions:\n" << err;
+  EXPECT_EQ(err.find("MAX_POLL_EXCEEDED"), std::string::npos) << err;
+}
+
+TEST_F(KafkaE2E, UnreachableBrokerExitsOneNamingIt) {
+  const auto out = dir_ / "records.tsv";
+  auto run = run_flowctl(write_consumer_pipeline("down", "127.0.0.1:9", out), "run");
+  const auto rc = run->wait(60s);
+  ASSERT_TRUE(rc) << "still running a minute after start";
+  EXPECT_EQ(*rc, 1) << run->err();
+  EXPECT_NE(run->err().find("127.0.0.1:9"), std::string::npos) << run->err();
+  EXPECT_NE(run->err().find("consume"), std::string::npos) << "no stage id:\n" << run->err();
+}
+
+TEST_F(KafkaE2E, BrokerRefusesABusyPortWithExitOne) {
+  const auto bootstrap = start_broker(1);
+  const auto port = bootstrap.substr(bootstrap.rfind(':') + 1);
+  Proc second({FLOW_FLOWCTL, "broker", "--port", port}, dir_ / "b2.out", dir_ / "b2.err");
+  EXPECT_EQ(second.wait(30s), 1) << second.err();
+  EXPECT_NE(second.err().find("in use"), std::string::npos) << second.err();
+}
+
+}  // namespace
