@@ -81,7 +81,7 @@ class CsvWindowSink : public flow::Processor {
   static void declare(flow::OptionTable<Options>& t) {
     t.add("path", &Options::path, "Directory of the part files (created if missing)").required();
     t.add("checkpoint_dir", &Options::checkpoint_dir,
-          "Directory of the commit manifest; empty means <path>/_checkpoint");
+          "Directory of the commit manifest; empty = _checkpoint inside path");
     t.add("window", &Options::window, "Length of a window; each window's records go to its own part files")
         .min(0.001);
     t.add("max_rows", &Options::max_rows, "Most rows per part file; 0 = no limit").min(0);

@@ -382,3 +382,22 @@ TEST(CsvWindowSink, OpenFailsWithThePathWhenItIsAFile) {
 }
 
 }  // namespace
+
+namespace {
+// Throughput figure, not a check (run with --gtest_also_run_disabled_tests): 10M sensor rows
+// in 10k-row batches, fsync off, one window.
+TEST(CsvWindowSinkBench, DISABLED_TenMillionSensorRows) {
+  TempDir tmp;
+  StageHarness h(desc(), config(tmp.path(), "fsync: false\n"));
+  h.open();
+  std::vector<flow::Batch> batches;
+  for (int i = 0; i < 10; ++i) batches.push_back(sensor_batch(i * 10'000, 10'000));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int round = 0; round < 100; ++round)
+    for (const auto& b : batches) h.push(b.clone());
+  h.finish();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto bytes = fs::file_size(tmp.path() / visible_files(tmp.path()).at(0));
+  std::printf("10M rows, %.1f MB in %.2fs: %.1f M rows/s, %.0f MB/s\n", bytes / 1e6, s, 10.0 / s, bytes / 1e6 / s);
+}
+}  // namespace

@@ -250,12 +250,12 @@ class MergeArchive : public flow::Processor {
   static void declare(flow::OptionTable<Options>& t) {
     t.add("parts_dir", &Options::parts_dir, "Directory of the part files (csv-window-sink's path)").required();
     t.add("checkpoint_dir", &Options::checkpoint_dir,
-          "csv-window-sink's checkpoint directory; empty means <parts_dir>/_checkpoint");
+          "csv-window-sink's checkpoint directory; empty = _checkpoint inside parts_dir");
     t.add("backup_dir", &Options::backup_dir, "Directory the archive files are written to").required();
-    t.add("prefix", &Options::prefix, "Archive file name: <prefix>_<YYYYmmdd_HHMMSS>.csv");
+    t.add("prefix", &Options::prefix, "Archive file name: prefix_YYYYmmdd_HHMMSS.csv");
     t.add("every", &Options::every, "Merge this often; 0 = once, when the input ends (each run or cycle)");
     t.add("gzip", &Options::gzip, "Compress the archive with zlib (.csv.gz)");
-    t.add("journal_dir", &Options::journal_dir, "Directory of the job journal; empty means <backup_dir>/.merge-journal");
+    t.add("journal_dir", &Options::journal_dir, "Directory of the job journal; empty = .merge-journal inside backup_dir");
   }
 
   struct Dirs {
