@@ -1,7 +1,10 @@
 #include "inputs.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 
 namespace flow::conformance {
@@ -29,6 +32,8 @@ SchemaPtr sensor_schema() {
 }
 
 namespace {
+
+constexpr const char* kPartHeader = "sensor_id,temperature,humidity,timestamp";
 
 SchemaPtr schema_of(Shape s) {
   switch (s) {
@@ -89,14 +94,26 @@ Batch valid_batch(Shape shape, std::size_t rows, int64_t first, int64_t base_mic
         b.column(2).append_double(30.0 + static_cast<double>(i % 400) / 10.0);
         b.column(3).append_timestamp(micros);
         break;
-      case Shape::FileEvent:
-        b.column(0).append_string(dir + "/conformance-part-" + std::to_string(i) + ".csv");
+      case Shape::FileEvent: {
+        // Real part files under <dir>/parts (a sample config points a file-consuming stage's
+        // input directory at ${TMPDIR}/parts); past 1000 rows the events name missing files.
+        // Named as csv-window-sink names its parts: <prefix>-<run>-c<cycle>-<window>-<file>.csv.
+        char name[64];
+        std::snprintf(name, sizeof name, "part-conformance-c0000-%06lld-0000.csv", static_cast<long long>(i));
+        const std::string part = dir + "/parts/" + name;
+        const std::string text = std::string(kPartHeader) + "\n" + std::to_string(i % 10 + 1) + ",21.5,40," + iso(micros) + "\n";
+        if (rows <= 1000) {
+          std::filesystem::create_directories(dir + "/parts");
+          std::ofstream(part, std::ios::binary) << text;
+        }
+        b.column(0).append_string(part);
         b.column(1).append_int64(1);
-        b.column(2).append_int64(16);
+        b.column(2).append_int64(static_cast<int64_t>(text.size()));
         b.column(3).append_timestamp(micros);
         b.column(4).append_timestamp(micros + 10'000'000);
-        b.column(5).append_string("sensor_id,temperature,humidity,timestamp");
+        b.column(5).append_string(kPartHeader);
         break;
+      }
     }
   }
   return b;

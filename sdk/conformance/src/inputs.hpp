@@ -21,8 +21,8 @@ const std::vector<Shape>& all_shapes();
 // Validated sensor rows, as json-validator emits them.
 SchemaPtr sensor_schema();
 
-// `rows` well-formed records of `shape`, starting at record number `first`. File events point
-// into `dir` (files that do not exist).
+// `rows` well-formed records of `shape`, starting at record number `first`. File events name
+// real one-row CSV part files written to `dir`/parts (up to 1000 rows).
 Batch valid_batch(Shape shape, std::size_t rows, int64_t first, int64_t base_micros, const std::string& dir);
 // Random bytes in every string column, random bit patterns in numeric ones.
 Batch random_batch(Shape shape, std::size_t rows, std::mt19937_64& rng, const std::string& dir);
