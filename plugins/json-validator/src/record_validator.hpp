@@ -1,0 +1,118 @@
+// The validation core of json-validator, independent of batches: a record schema read from the
+// stage's `schema` option, and a RecordValidator that checks one message against it with one
+// reused simdjson DOM parser. Tests and benchmarks use it directly.
+#pragma once
+
+#include <simdjson.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "flow/schema.hpp"
+#include "flow/value.hpp"
+#include "timestamp_format.hpp"
+
+namespace json_validator {
+
+// Why a record was rejected. The names (kReasonNames) are the `reason` label of the
+// invalid_records counter and the `reason` column of dead letters: keep them stable.
+enum class Reason : uint8_t {
+  Empty,
+  Oversize,
+  MalformedJson,
+  InvalidUtf8,
+  NotAnObject,
+  DuplicateKey,
+  MissingField,
+  UnknownField,
+  WrongType,
+  NestedValue,
+  OutOfRange,
+  NotFinite,
+  NotAllowed,
+  BadTimestamp,
+};
+inline constexpr std::size_t kReasonCount = 14;
+inline constexpr std::array<std::string_view, kReasonCount> kReasonNames = {
+    "empty",     "oversize",     "malformed_json", "invalid_utf8", "not_an_object",
+    "duplicate_key", "missing_field", "unknown_field", "wrong_type", "nested_value",
+    "out_of_range", "not_finite",  "not_allowed",  "bad_timestamp"};
+inline std::string_view reason_name(Reason r) { return kReasonNames[static_cast<std::size_t>(r)]; }
+
+enum class FieldType : uint8_t { Int, Float, String, Bool, Timestamp };
+inline constexpr std::array<std::string_view, 5> kFieldTypeNames = {"int", "float", "string", "bool", "timestamp"};
+
+struct FieldSpec {
+  std::string name;
+  FieldType type = FieldType::String;
+  bool required = true;
+  std::optional<double> min, max;            // float
+  std::optional<int64_t> min_int, max_int;   // int
+  std::vector<std::string> allowed_strings;  // string
+  std::vector<int64_t> allowed_ints;         // int
+  std::vector<double> allowed_floats;        // float
+  std::vector<bool> allowed_bools;           // bool
+  TimestampFormat format;                    // timestamp
+  flow::Location where;
+
+  bool has_allowed() const {
+    return !allowed_strings.empty() || !allowed_ints.empty() || !allowed_floats.empty() || !allowed_bools.empty();
+  }
+};
+
+// Reads the `schema` option: a map, in order, of field name -> type name or spec map. Every
+// problem goes to `errors` with the position of the offending node.
+std::vector<FieldSpec> parse_schema(const flow::Value& schema, std::vector<flow::ConfigError>& errors);
+
+// The typed output schema (int -> Int64, float -> Float64, ..., timestamp -> Timestamp).
+flow::SchemaPtr output_schema(const std::vector<FieldSpec>& fields);
+
+// One field's value of the last valid record.
+struct Slot {
+  bool present = false;
+  int64_t i = 0;  // int, timestamp (micros)
+  double d = 0;
+  bool b = false;
+  std::string_view s;  // string: points into the parser's document, valid until the next record
+};
+
+class RecordValidator {
+ public:
+  RecordValidator(std::vector<FieldSpec> fields, bool reject_extra_fields, std::size_t max_message_bytes);
+
+  // True when `raw` is valid: its values are then in slots(). Else reason() and message() say why.
+  bool validate(std::string_view raw);
+
+  const std::vector<FieldSpec>& fields() const { return fields_; }
+  const std::vector<Slot>& slots() const { return slots_; }
+  Reason reason() const { return reason_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  bool fail(Reason r);
+  bool check_value(std::size_t f, simdjson::dom::element value);
+  bool classify_parse_error(std::string_view raw, simdjson::error_code code);
+  bool seen_unknown_key(std::string_view key);
+
+  std::vector<FieldSpec> fields_;
+  bool reject_extra_;
+  std::size_t max_bytes_;
+  simdjson::dom::parser parser_;
+  std::unique_ptr<char[]> buffer_;  // the message plus simdjson's padding
+  std::size_t buffer_capacity_ = 0;
+  std::vector<Slot> slots_;
+  std::vector<uint64_t> seen_;  // generation at which a field was last seen: no per-record reset
+  uint64_t generation_ = 0;
+  std::vector<std::string_view> unknown_keys_;
+  std::unordered_set<std::string_view> unknown_set_;
+  Reason reason_ = Reason::MalformedJson;
+  std::string message_;
+};
+
+}  // namespace json_validator

@@ -1,0 +1,46 @@
+// Timestamp text -> microseconds since the epoch (UTC), for a strptime-like format compiled once.
+// Hand-written instead of strptime: strptime is locale-dependent, has no fractional seconds and
+// does not reject impossible dates (2025-02-30), and this parser runs once per record.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace json_validator {
+
+class TimestampFormat {
+ public:
+  // Directives: %Y (4 digits) %m %d %H %M %S (1-2 digits) %f (1-9 fraction digits) %F (%Y-%m-%d)
+  // %T (%H:%M:%S) %s (epoch seconds) %z (Z, +hh:mm or +hhmm) %%; other characters match themselves.
+  // Returns an error message, or nullopt when `format` is usable.
+  static std::optional<std::string> compile(std::string_view format, TimestampFormat& out);
+
+  // False when `text` does not match or names an impossible time.
+  bool parse(std::string_view text, int64_t& micros) const;
+
+  const std::string& text() const { return text_; }
+
+ private:
+  enum class Op : uint8_t { Literal, Year, Month, Day, Hour, Minute, Second, Fraction, Epoch, Zone };
+  struct Token {
+    Op op;
+    char literal;
+  };
+  std::vector<Token> tokens_;
+  std::string text_;
+};
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+constexpr int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+}  // namespace json_validator
