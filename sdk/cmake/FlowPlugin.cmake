@@ -27,6 +27,9 @@ function(flow_add_plugin name)
       FLOW_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
       FLOW_FLOWCTL="$<TARGET_FILE:flowctl>")
     add_dependencies(${name}_test flow-${name} flowctl)
+    # The conformance suite for FLOW_CONFORMANCE_TESTS(FLOW_PLUGIN_FILE, "<sample config>").
+    target_link_libraries(${name}_test PRIVATE flow::conformance)
+    target_compile_definitions(${name}_test PRIVATE FLOW_PLUGIN_FILE="$<TARGET_FILE:flow-${name}>")
     gtest_discover_tests(${name}_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "plugin;${name}")
   endif()
   if(FLOW_BUILD_TESTS AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/README.md)

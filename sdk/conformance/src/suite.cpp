@@ -284,12 +284,15 @@ CheckResult check_kind(Env& env) {
   return pass(n, kind_name(env.d.info.kind));
 }
 
+// Long enough for a sentence, short enough for one line of `flowctl plugins list`.
+constexpr std::size_t kMaxDescription = 160;
+
 CheckResult check_description(Env& env) {
   const std::string n = "descriptor.description";
   const auto& d = env.d.info.description;
   if (d.empty()) return fail(n, "a one-line description", "an empty description");
   if (d.find('\n') != std::string::npos) return fail(n, "a one-line description", "a description with a line break");
-  if (d.size() > 120) return fail(n, "a description of at most 120 characters", std::to_string(d.size()) + " characters");
+  if (d.size() > kMaxDescription) return fail(n, "a description of at most " + std::to_string(kMaxDescription) + " characters", std::to_string(d.size()) + " characters");
   return pass(n, "\"" + d + "\"");
 }
 
