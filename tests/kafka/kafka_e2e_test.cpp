@@ -169,11 +169,13 @@ class KafkaE2E : public ::testing::Test {
     return p;
   }
 
+  // `global` goes before the subcommand (e.g. --log-level debug).
   std::unique_ptr<Proc> run_flowctl(const fs::path& pipeline, const std::string& tag,
-                                    std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{FLOW_FLOWCTL, "--plugin-path", FLOW_PLUGIN_DIR, "--plugin-path",
-                                  FLOW_TEST_PLUGIN_DIR, "run", "-q", pipeline.string()};
-    argv.insert(argv.end(), extra.begin(), extra.end());
+                                    std::vector<std::string> global = {}) {
+    std::vector<std::string> argv{FLOW_FLOWCTL, "--plugin-path", FLOW_PLUGIN_DIR, "--plugin-path", FLOW_TEST_PLUGIN_DIR};
+    argv.insert(argv.end(), global.begin(), global.end());
+    for (const char* a : {"run", "-q"}) argv.push_back(a);
+    argv.push_back(pipeline.string());
     return std::make_unique<Proc>(argv, dir_ / (tag + ".out"), dir_ / (tag + ".err"));
   }
 
@@ -287,8 +289,10 @@ TEST_F(KafkaE2E, KillNineAndRestartLosesNoRecord) {
   const int n = 20000;
   kcat_produce(bootstrap, make_messages(n));
   const auto out = dir_ / "records.tsv";
-  // A slow sink so the kill lands mid-stream.
-  const auto p = write_consumer_pipeline("consume", bootstrap, out, "", "      delay: 20ms\n");
+  // A slow sink so the kill lands mid-stream; a short session timeout so the restarted member
+  // need not wait 45s for the group to drop the killed one.
+  const std::string session = "      librdkafka: {session.timeout.ms: '6000', heartbeat.interval.ms: '1000'}\n";
+  const auto p = write_consumer_pipeline("consume", bootstrap, out, session, "      delay: 20ms\n");
   {
     auto first = run_flowctl(p, "first");
     ASSERT_TRUE(eventually([&] { return lines(out).size() >= 3000; }, 90s)) << first->err();
@@ -298,7 +302,7 @@ TEST_F(KafkaE2E, KillNineAndRestartLosesNoRecord) {
   const std::size_t before = lines(out).size();
   ASSERT_LT(before, static_cast<std::size_t>(n)) << "the first run finished before the kill";
   // The restart reads to the end.
-  const auto p2 = write_consumer_pipeline("consume2", bootstrap, out, "      exit_at_end: true\n");
+  const auto p2 = write_consumer_pipeline("consume2", bootstrap, out, session + "      exit_at_end: true\n");
   auto second = run_flowctl(p2, "second");
   ASSERT_EQ(second->wait(180s), 0) << second->err();
   const auto counts = value_counts(lines(out));
@@ -312,13 +316,13 @@ TEST_F(KafkaE2E, KillNineAndRestartLosesNoRecord) {
 
 TEST_F(KafkaE2E, SlowSinkWithShortPollIntervalStaysInGroupAndDeliversAll) {
   const auto bootstrap = start_broker(2);
-  const int n = 3000;
+  const int n = 1000;
   kcat_produce(bootstrap, make_messages(n));
   const auto out = dir_ / "records.tsv";
-  // 30 batches of 100 at 300ms each take ~9s, longer than max_poll_interval: only a consumer
+  // 10 batches of 100 at 1s each take ~10s, over three times max_poll_interval: only a consumer
   // that keeps polling while paused stays in the group.
   const auto p = write_consumer_pipeline("slow", bootstrap, out, "      max_poll_interval: 3s\n      exit_at_end: true\n",
-                                         "      delay: 300ms\n    buffer: {batches: 2}\n");
+                                         "      delay: 1s\n    buffer: {batches: 2}\n");
   auto run = run_flowctl(p, "run", {"--log-level", "debug"});
   ASSERT_EQ(run->wait(180s), 0) << run->err();
   const auto counts = value_counts(lines(out));

@@ -125,6 +125,8 @@ class KafkaSource : public flow::Source {
     if (o_.partitions.empty()) rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
     rk_ = conf.create(RD_KAFKA_CONSUMER);
     rd_kafka_poll_set_consumer(rk_);
+    if (o_.max_poll_interval.count() > 0)
+      pause_after_ = std::min<Clock::duration>(pause_after_, o_.max_poll_interval / 4);
     if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), o_.topics, 10s))
       throw std::runtime_error(*problem);
 
@@ -167,11 +169,19 @@ class KafkaSource : public flow::Source {
         if (out.wait_writable(0ms)) {
           if (!out.emit(seal_batch())) break;  // aborting
           set_paused(false);
+          blocked_since_.reset();
           start_batch();
           batch_deadline = Clock::now() + o_.batch_timeout;
+        } else if (!paused_ && !blocked_since_) {
+          blocked_since_ = Clock::now();
+        } else if (!paused_ && Clock::now() - *blocked_since_ < pause_after_) {
+          // A short stall: wait without polling (the prefetch queue is bounded anyway);
+          // pausing at once would throw away librdkafka's prefetch at every hiccup.
+          out.wait_writable(std::chrono::duration_cast<std::chrono::milliseconds>(pause_after_ / 4));
         } else {
-          // Full downstream: pause fetching but keep polling (group membership, rebalances).
-          // Messages already fetched still arrive; they join the batch waiting to go out.
+          // A long stall: pause fetching but keep polling, so the group membership survives
+          // max.poll.interval.ms and rebalances are served. Messages fetched before the pause
+          // still arrive; they join the batch waiting to go out.
           set_paused(true);
           if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 0)) handle(m);
           out.wait_writable(50ms);
@@ -382,7 +392,7 @@ class KafkaSource : public flow::Source {
       spans_.erase(k);
     }
     drop_rows(lost);
-    ctx_->log().info(fmt::format("revoked {} partition(s)", parts->cnt));
+    ctx_->log().info(fmt::format("{} {} partition(s)", closing_ ? "released" : "revoked", parts->cnt));
   }
 
   // Removes the batch under construction's rows of revoked partitions.
@@ -424,6 +434,7 @@ class KafkaSource : public flow::Source {
 
   void destroy() {
     if (!rk_) return;
+    closing_ = true;
     rd_kafka_consumer_close(rk_);
     rd_kafka_destroy(rk_);
     rk_ = nullptr;
@@ -439,7 +450,10 @@ class KafkaSource : public flow::Source {
   std::map<Key, Span> spans_;
   flow::Batch cur_;
   bool paused_ = false;
+  std::optional<Clock::time_point> blocked_since_;
+  Clock::duration pause_after_ = 500ms;  // blocked this long: pause and keep polling
   bool assigned_any_ = false;
+  bool closing_ = false;
   flow::Counter* gaps_ = nullptr;
   flow::Counter* lost_ = nullptr;
   flow::Counter* commits_ = nullptr;
