@@ -30,7 +30,7 @@ function(flow_add_plugin name)
     # The conformance suite for FLOW_CONFORMANCE_TESTS(FLOW_PLUGIN_FILE, "<sample config>").
     target_link_libraries(${name}_test PRIVATE flow::conformance)
     target_compile_definitions(${name}_test PRIVATE FLOW_PLUGIN_FILE="$<TARGET_FILE:flow-${name}>")
-    gtest_discover_tests(${name}_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "plugin;${name}")
+    gtest_discover_tests(${name}_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS plugin)
   endif()
   if(FLOW_BUILD_TESTS AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/README.md)
     add_test(NAME ${name}.readme-options
