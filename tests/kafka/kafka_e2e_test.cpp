@@ -221,6 +221,51 @@ TEST_F(KafkaE2E, ConsumerPipelineDeliversEveryKcatMessageFieldForField) {
   EXPECT_EQ(actual, expected);
 }
 
+TEST_F(KafkaE2E, ConsumerPipelineArchivesEveryKcatJsonLineFieldForField) {
+  for (const char* p : {"json-validator", "csv-window-sink", "merge-archive"})
+    if (!fs::exists(fs::path(FLOW_PLUGIN_DIR) / (std::string("libflow-") + p + ".so")))
+      GTEST_SKIP() << p << " is not built";
+  const auto bootstrap = start_broker(4);
+  const int n = 1000;
+  std::vector<std::string> msgs, expected_rows;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = std::to_string(1 + i % 13), t = std::to_string(10 + i % 20) + "." + std::to_string(1 + i % 9),
+                      h = std::to_string(30 + i % 50) + ".5",
+                      ts = "2025-06-15 09:" + std::to_string(10 + i / 60 % 50) + ":" + std::to_string(10 + i % 50);
+    msgs.push_back(id + "\t{\"sensor_id\":" + id + ",\"temperature\":" + t + ",\"humidity\":" + h +
+                   ",\"timestamp\":\"" + ts + "\"}");
+    expected_rows.push_back(id + "," + t + "," + h + "," + ts);  // numbers chosen to print as written
+  }
+  kcat_produce(bootstrap, msgs);
+  const auto p = dir_ / "archive.yaml";
+  {
+    std::ofstream f(p);
+    f << "name: archive\nstages:\n"
+      << "  - id: consume\n    plugin: kafka-source\n    config:\n"
+      << "      brokers: '" << bootstrap << "'\n      topics: [" << topic_ << "]\n      exit_at_end: true\n"
+      << "  - id: validate\n    plugin: json-validator\n    input: consume\n    config:\n"
+      << "      schema: {sensor_id: int, temperature: float, humidity: float, timestamp: timestamp}\n"
+      << "      on_invalid: fail\n"
+      << "  - id: csv\n    plugin: csv-window-sink\n    input: validate\n    config: {path: '" << (dir_ / "parts").string()
+      << "', window: 1s}\n"
+      << "  - id: archive\n    plugin: merge-archive\n    input: csv\n    config: {parts_dir: '"
+      << (dir_ / "parts").string() << "', backup_dir: '" << (dir_ / "backup").string() << "'}\n";
+  }
+  auto run = run_flowctl(p, "run");
+  ASSERT_EQ(run->wait(120s), 0) << run->err();
+  std::vector<std::string> rows;
+  for (const auto& e : fs::directory_iterator(dir_ / "backup"))
+    if (e.path().extension() == ".csv") {
+      auto ls = lines(e.path());
+      ASSERT_FALSE(ls.empty());
+      EXPECT_EQ(ls[0], "sensor_id,temperature,humidity,timestamp");
+      rows.insert(rows.end(), ls.begin() + 1, ls.end());
+    }
+  std::multiset<std::string> want(expected_rows.begin(), expected_rows.end()), got(rows.begin(), rows.end());
+  EXPECT_EQ(rows.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(got, want);
+}
+
 TEST_F(KafkaE2E, ProducerPipelineSendsReadingsKeyedBySensor) {
   if (!fs::exists(fs::path(FLOW_PLUGIN_DIR) / "libflow-sensor-simulator.so"))
     GTEST_SKIP() << "sensor-simulator is not built";
