@@ -71,8 +71,7 @@ class JsonValidator : public flow::Processor {
   }
 
   void open(flow::Context& ctx) override {
-    for (std::size_t r = 0; r < json_validator::kReasonCount; ++r)
-      counters_[r] = &ctx.counter("invalid_records", {{"reason", std::string(json_validator::kReasonNames[r])}});
+    ctx_ = &ctx;
     log_ = &ctx.log();
   }
 
@@ -129,7 +128,7 @@ class JsonValidator : public flow::Processor {
         continue;
       }
       const Reason reason = validator_.reason();
-      counters_[static_cast<std::size_t>(reason)]->add();
+      count(reason);
       if (mode_ == Mode::Fail)
         throw std::runtime_error("invalid record at " + where(i, topic, partition, offset) + ": " +
                                  std::string(json_validator::reason_name(reason)) + ": " + validator_.message());
@@ -169,6 +168,13 @@ class JsonValidator : public flow::Processor {
  private:
   enum class Mode { Drop, DeadLetter, Fail };
 
+  // Counters are made on first use, so the run summary lists only the reasons that occurred.
+  void count(Reason reason) {
+    flow::Counter*& c = counters_[static_cast<std::size_t>(reason)];
+    if (!c) c = &ctx_->counter("invalid_records", {{"reason", std::string(json_validator::reason_name(reason))}});
+    c->add();
+  }
+
   static json_validator::RecordValidator make_validator(const Options& o) {
     std::vector<flow::ConfigError> errors;
     auto fields = json_validator::parse_schema(o.schema, errors);
@@ -204,6 +210,7 @@ class JsonValidator : public flow::Processor {
   flow::SchemaPtr out_schema_;
   Mode mode_ = Mode::DeadLetter;
   std::array<flow::Counter*, json_validator::kReasonCount> counters_{};
+  flow::Context* ctx_ = nullptr;
   flow::Logger* log_ = nullptr;
   bool warned_unconnected_ = false;
   std::vector<flow::Column*> columns_;

@@ -81,9 +81,6 @@ class SensorSimulator : public flow::Source {
   }
 
   void open(flow::Context& ctx) override {
-    for (int k = 0; k < flow_sim::kInvalidKinds; ++k)
-      invalid_counters_[static_cast<std::size_t>(k)] =
-          &ctx.counter("invalid_generated", {{"kind", std::string(flow_sim::kInvalidKindNames[static_cast<std::size_t>(k)])}});
     acked_ = &ctx.counter("acked_records");
     state_ = ctx.shared<flow_sim::StreamState>(flow_sim::stream_state_key(ctx.stage_id()),
                                                [] { return std::make_shared<flow_sim::StreamState>(); });
@@ -170,8 +167,7 @@ class SensorSimulator : public flow::Source {
       batch.column(3).append_int64(0);
       batch.column(4).append_int64(r.seq);
       batch.column(5).append_timestamp(r.time_micros);
-      if (r.invalid != flow_sim::InvalidKind::None)
-        invalid_counters_[static_cast<std::size_t>(r.invalid) - 1]->add();
+      if (r.invalid != flow_sim::InvalidKind::None) count_invalid(ctx, r.invalid);
       ++produced;
       if (batch.num_rows() >= static_cast<std::size_t>(o_.batch_size) && !flush()) {
         aborted = true;
@@ -189,6 +185,13 @@ class SensorSimulator : public flow::Source {
 
  private:
   using Counter = flow::Counter;
+
+  // Counters are made on first use, so the run summary lists only the kinds that occurred.
+  void count_invalid(flow::Context& ctx, flow_sim::InvalidKind kind) {
+    Counter*& c = invalid_counters_[static_cast<std::size_t>(kind) - 1];
+    if (!c) c = &ctx.counter("invalid_generated", {{"kind", std::string(flow_sim::invalid_kind_name(kind))}});
+    c->add();
+  }
 
   int64_t interval_micros() const {
     return o_.rate > 0 ? std::max<int64_t>(1, std::llround(1e6 / o_.rate)) : 1'000'000;
