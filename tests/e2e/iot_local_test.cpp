@@ -17,8 +17,6 @@ using flow::test::Process;
 using flow::test::TempDir;
 using namespace std::chrono_literals;
 
-const char* kHeader = "sensor_id,temperature,humidity,timestamp";
-
 // A minimal RFC 4180 reader, independent of the sink's writer.
 std::vector<std::vector<std::string>> read_csv(const std::string& text) {
   std::vector<std::vector<std::string>> rows;
@@ -91,7 +89,6 @@ Expected expected_stream(int64_t sensors, uint64_t seed, int cycle, int64_t reco
   s.seed = seed;
   s.cycle = cycle;
   s.invalid_ratio = invalid_ratio;
-  std::vector<flow::ConfigError> unused;
   s.start_micros = 1'749'978'721'000'000;  // 2025-06-15 09:12:01 UTC, the pipeline's start_time
   flow_sim::ReadingGenerator gen(s);
   Expected e;
@@ -117,7 +114,7 @@ std::string pipeline_yaml(const fs::path& out, int64_t records, double invalid_r
          "  - id: validate\n    plugin: json-validator\n    input: sim\n"
          "    config:\n      on_invalid: dead-letter\n      schema:\n"
          "        sensor_id: {type: int, min: 0}\n"
-         "        temperature: {type: float, min: -50, max: 100}\n"
+         "        temperature: {type: float, min: -20, max: 50}\n"
          "        humidity: {type: float, min: 0, max: 100}\n"
          "        timestamp: {type: timestamp, format: \"%Y-%m-%d %H:%M:%S\"}\n"
          "  - id: csv\n    plugin: csv-window-sink\n    input: validate\n"
@@ -184,10 +181,14 @@ TEST(IotLocal, ArchiveHoldsExactlyTheValidRecordsAndDeadLetterTheRest) {
   std::sort(offsets.begin(), offsets.end());
   EXPECT_EQ(offsets, expected.invalid_offsets);
 
-  // Nothing left behind: no part files, no checkpoint entries.
+  // Nothing left behind: no part files, no window manifests. The one file merge-archive keeps in
+  // the checkpoint directory is archived-offsets.json, the offsets already archived (what a
+  // restart must not write again).
   EXPECT_EQ(regular_files_under(dir / "parts"), 0u);
-  EXPECT_EQ(regular_files_under(dir / "checkpoint"), 0u);
   EXPECT_EQ(regular_files_under(dir / "invalid"), 0u);
+  EXPECT_EQ(regular_files_under(dir / "checkpoint" / "commits"), 0u);
+  EXPECT_EQ(regular_files_under(dir / "checkpoint"), 1u);
+  EXPECT_TRUE(fs::exists(dir / "checkpoint" / "archived-offsets.json"));
 }
 
 TEST(IotLocal, ThreeCyclesGiveThreeArchivesWithNoRecordInTwo) {
@@ -209,7 +210,6 @@ TEST(IotLocal, ThreeCyclesGiveThreeArchivesWithNoRecordInTwo) {
     }
   }
   EXPECT_EQ(total, static_cast<std::size_t>(3 * kRecords));
-  (void)kHeader;
 }
 
 }  // namespace
