@@ -97,10 +97,11 @@ class KafkaSink : public flow::Processor {
     rd_kafka_conf_set_opaque(conf.get(), this);
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
     rk_ = conf.create(RD_KAFKA_PRODUCER);
-    rkt_ = rd_kafka_topic_new(rk_, o_.topic.c_str(), nullptr);
-    if (!rkt_) throw std::runtime_error(fmt::format("cannot create topic handle '{}'", o_.topic));
+    // Before any topic handle exists: a handle's metadata request may auto-create the topic.
     if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), {o_.topic}, 10s))
       throw std::runtime_error(*problem);
+    rkt_ = rd_kafka_topic_new(rk_, o_.topic.c_str(), nullptr);
+    if (!rkt_) throw std::runtime_error(fmt::format("cannot create topic handle '{}'", o_.topic));
     delivered_ = &ctx.counter("delivered");
     ctx.log().info(fmt::format("producing to topic '{}' on {}", o_.topic, brokers_text()));
   }
