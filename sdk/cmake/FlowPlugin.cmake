@@ -21,6 +21,7 @@ function(flow_add_plugin name)
 
   if(FLOW_BUILD_TESTS AND ARG_TESTS)
     add_executable(${name}_test ${ARG_TESTS})
+    target_include_directories(${name}_test PRIVATE ${CMAKE_SOURCE_DIR}/tests)  # tests/support
     target_link_libraries(${name}_test PRIVATE ${obj} flow::testing GTest::gtest_main GTest::gmock flow_warnings)
     target_compile_definitions(${name}_test PRIVATE
       FLOW_PLUGIN_DIR="${FLOW_PLUGIN_OUTPUT_DIR}"

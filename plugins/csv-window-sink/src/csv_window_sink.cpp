@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "csv_format.hpp"
-#include "durable_io.hpp"
+#include "flow/durable_io.hpp"
 #include "flow/flow.hpp"
 
 namespace fs = std::filesystem;
@@ -264,9 +264,9 @@ class CsvWindowSink : public flow::Processor {
   void flush_buffer() {
     if (fd_ < 0) {
       fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd_ < 0) flow_csv::throw_errno("cannot create", tmp_path_);
+      if (fd_ < 0) flow::io::throw_errno("cannot create", tmp_path_);
     }
-    flow_csv::write_all(fd_, buffer_, tmp_path_);
+    flow::io::write_all(fd_, buffer_, tmp_path_);
     flushed_ += buffer_.size();
     buffer_.clear();
   }
@@ -275,13 +275,13 @@ class CsvWindowSink : public flow::Processor {
     if (!part_open_) return;
     part_open_ = false;
     flush_buffer();
-    if (o_.fsync) flow_csv::fsync_fd(fd_, tmp_path_);
+    if (o_.fsync) flow::io::fsync_fd(fd_, tmp_path_);
     const int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0) flow_csv::throw_errno("cannot close", tmp_path_);
+    if (::close(fd) != 0) flow::io::throw_errno("cannot close", tmp_path_);
     const fs::path final_path = dir_ / name_;
-    flow_csv::rename_file(tmp_path_, final_path);
-    if (o_.fsync) flow_csv::fsync_dir(dir_);
+    flow::io::rename_file(tmp_path_, final_path);
+    if (o_.fsync) flow::io::fsync_dir(dir_);
 
     write_manifest();
     ++file_seq_;
@@ -306,28 +306,28 @@ class CsvWindowSink : public flow::Processor {
     std::string j;
     j.reserve(512);
     j += "{\"version\":1,\"part\":";
-    flow_csv::append_json_string(j, name_);
+    flow::io::append_json_string(j, name_);
     j += ",\"rows\":" + std::to_string(rows_) + ",\"bytes\":" + std::to_string(flushed_);
     j += ",\"window_start_us\":" + std::to_string(window_start_) + ",\"window_end_us\":" + std::to_string(window_end_);
     j += ",\"window_start\":\"" + iso_utc(window_start_) + "\",\"window_end\":\"" + iso_utc(window_end_) + "\"";
     j += ",\"run_id\":";
-    flow_csv::append_json_string(j, ctx_->run_id());
+    flow::io::append_json_string(j, ctx_->run_id());
     j += ",\"cycle\":" + std::to_string(ctx_->cycle()) + ",\"window_seq\":" + std::to_string(window_seq_) +
          ",\"file_seq\":" + std::to_string(file_seq_) + ",\"header\":";
-    flow_csv::append_json_string(j, header_);
+    flow::io::append_json_string(j, header_);
     j += ",\"ranges\":[";
     bool first = true;
     for (const auto& r : coalesce(std::move(ranges_))) {
       if (!first) j += ",";
       first = false;
       j += "{\"source\":";
-      flow_csv::append_json_string(j, r.source);
+      flow::io::append_json_string(j, r.source);
       j += ",\"partition\":" + std::to_string(r.partition) + ",\"begin\":" + std::to_string(r.begin) +
            ",\"end\":" + std::to_string(r.end) + "}";
     }
     j += "]}\n";
     ranges_.clear();
-    flow_csv::atomic_write_file(commits_dir_, manifest_name(name_), j, o_.fsync);
+    flow::io::atomic_write_file(commits_dir_, manifest_name(name_), j, o_.fsync);
   }
 
   Options o_;

@@ -1,5 +1,5 @@
-// Helpers for the csv-window-sink tests: a temporary directory, whole-file reads and a strict
-// RFC 4180 reader to parse what the sink wrote.
+// Helpers for the csv-window-sink tests: the shared file helpers and a strict RFC 4180 reader
+// to parse what the sink wrote.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,59 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
+
 namespace csv_test {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/flow-csv-test-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-inline std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline void write_file(const fs::path& p, const std::string& content) {
-  std::ofstream out(p, std::ios::binary);
-  out << content;
-}
-
-// Visible regular files of `dir` (no dot files), sorted by name.
-inline std::vector<std::string> visible_files(const fs::path& dir) {
-  std::vector<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const auto name = e.path().filename().string();
-    if (e.is_regular_file() && !name.starts_with(".")) out.push_back(name);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-inline std::vector<std::string> all_files(const fs::path& dir) {
-  std::vector<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_regular_file()) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using flow::test::all_files;
+using flow::test::read_file;
+using flow::test::TempDir;
+using flow::test::visible_files;
+using flow::test::write_file;
 
 // Strict RFC 4180 reader (records end with LF or CRLF outside quotes). Fails the test on
 // malformed input: a quote inside an unquoted field, text after a closing quote, or an

@@ -21,7 +21,7 @@
 #include <tuple>
 #include <vector>
 
-#include "durable_io.hpp"
+#include "flow/durable_io.hpp"
 #include "flow/flow.hpp"
 #include "merge_archive_hooks.hpp"
 
@@ -133,7 +133,7 @@ class ArchiveWriter {
  public:
   ArchiveWriter(fs::path tmp, bool gzip) : tmp_(std::move(tmp)), gzip_(gzip) {
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) flow_merge::throw_errno("cannot create", tmp_);
+    if (fd_ < 0) flow::io::throw_errno("cannot create", tmp_);
     if (gzip_) {
       if (deflateInit2(&zs_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         abort();
@@ -154,10 +154,10 @@ class ArchiveWriter {
   // Flushes, fsyncs and closes the temporary file.
   void finish() {
     flush(true);
-    flow_merge::fsync_fd(fd_, tmp_);
+    flow::io::fsync_fd(fd_, tmp_);
     const int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0) flow_merge::throw_errno("cannot close", tmp_);
+    if (::close(fd) != 0) flow::io::throw_errno("cannot close", tmp_);
   }
 
   // Closes and removes the temporary file (after a failure).
@@ -176,7 +176,7 @@ class ArchiveWriter {
  private:
   void flush(bool end) {
     if (!gzip_) {
-      flow_merge::write_all(fd_, buf_, tmp_);
+      flow::io::write_all(fd_, buf_, tmp_);
       buf_.clear();
       return;
     }
@@ -188,7 +188,7 @@ class ArchiveWriter {
       zs_.avail_out = static_cast<uInt>(zout_.size());
       rc = deflate(&zs_, end ? Z_FINISH : Z_NO_FLUSH);
       if (rc == Z_STREAM_ERROR) throw std::runtime_error("zlib: deflate failed for '" + tmp_.string() + "'");
-      flow_merge::write_all(fd_, std::string_view(zout_.data(), zout_.size() - zs_.avail_out), tmp_);
+      flow::io::write_all(fd_, std::string_view(zout_.data(), zout_.size() - zs_.avail_out), tmp_);
     } while (zs_.avail_out == 0 || (end && rc != Z_STREAM_END));
     buf_.clear();
   }
@@ -207,7 +207,7 @@ bool rename_no_replace(const fs::path& from, const fs::path& to) {
   if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
   if (errno == EEXIST) return false;
   if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-    flow_merge::throw_errno("cannot rename '" + from.string() + "' to", to);
+    flow::io::throw_errno("cannot rename '" + from.string() + "' to", to);
   // File systems without RENAME_NOREPLACE: link() refuses an existing name too.
   if (::link(from.c_str(), to.c_str()) == 0) {
     ::unlink(from.c_str());
@@ -215,7 +215,7 @@ bool rename_no_replace(const fs::path& from, const fs::path& to) {
   }
   if (errno == EEXIST) return false;
   if (fs::exists(to)) return false;
-  flow_merge::rename_file(from, to);
+  flow::io::rename_file(from, to);
   return true;
 }
 
@@ -391,20 +391,20 @@ class MergeArchive : public flow::Processor {
   void write_journal(const Job& job) { write_journal(job, journal_file_); }
   void write_journal(const Job& job, const std::string& file) {
     std::string j = "{\"version\":1,\"state\":\"" + job.state + "\",\"parts_dir\":";
-    flow_merge::append_json_string(j, dirs_.parts.string());
+    flow::io::append_json_string(j, dirs_.parts.string());
     j += ",\"checkpoint_dir\":";
-    flow_merge::append_json_string(j, dirs_.checkpoint.string());
+    flow::io::append_json_string(j, dirs_.checkpoint.string());
     j += ",\"backup_dir\":";
-    flow_merge::append_json_string(j, dirs_.backup.string());
+    flow::io::append_json_string(j, dirs_.backup.string());
     j += ",\"target\":";
-    flow_merge::append_json_string(j, job.target);
+    flow::io::append_json_string(j, job.target);
     j += ",\"parts\":[";
     for (std::size_t i = 0; i < job.parts.size(); ++i) {
       if (i) j += ",";
-      flow_merge::append_json_string(j, job.parts[i]);
+      flow::io::append_json_string(j, job.parts[i]);
     }
     j += "]}\n";
-    flow_merge::atomic_write_file(dirs_.journal, file, j, true);
+    flow::io::atomic_write_file(dirs_.journal, file, j, true);
   }
 
   static Job read_journal(const fs::path& p) {
@@ -448,7 +448,7 @@ class MergeArchive : public flow::Processor {
       if (file != journal_file_) {
         std::error_code ec;
         fs::remove(f, ec);
-        flow_merge::fsync_dir(dirs_.journal);
+        flow::io::fsync_dir(dirs_.journal);
       }
     }
   }
@@ -464,7 +464,7 @@ class MergeArchive : public flow::Processor {
         std::error_code ec;
         fs::remove(dirs_.backup / ("." + job.target + ".tmp"), ec);
         fs::remove(dirs_.journal / file, ec);
-        flow_merge::fsync_dir(dirs_.journal);
+        flow::io::fsync_dir(dirs_.journal);
         ctx_->log().warn("interrupted archive job for '" + target.string() +
                          "' had not written its archive; its " + std::to_string(job.parts.size()) +
                          " part(s) will be merged again");
@@ -510,7 +510,7 @@ class MergeArchive : public flow::Processor {
         if (errno == ENOENT)
           throw std::runtime_error("part '" + p.string() + "' is missing (announced or journaled, but not on disk); "
                                    "nothing was deleted");
-        flow_merge::throw_errno("cannot open part", p);
+        flow::io::throw_errno("cannot open part", p);
       }
       struct Closer {
         int fd;
@@ -523,7 +523,7 @@ class MergeArchive : public flow::Processor {
         const ssize_t n = ::read(fd, buf.data(), buf.size());
         if (n < 0) {
           if (errno == EINTR) continue;
-          flow_merge::throw_errno("cannot read part", p);
+          flow::io::throw_errno("cannot read part", p);
         }
         if (n == 0) break;
         std::string_view chunk(buf.data(), static_cast<std::size_t>(n));
@@ -601,7 +601,7 @@ class MergeArchive : public flow::Processor {
       job.target = choose_target();
       write_journal(job);
     }
-    flow_merge::fsync_dir(dirs_.backup);
+    flow::io::fsync_dir(dirs_.backup);
     crash_point("archive-renamed");
     job.state = "archived";
     write_journal(job);
@@ -634,7 +634,7 @@ class MergeArchive : public flow::Processor {
       }
       if (ec) throw std::runtime_error("cannot delete '" + (dirs_.parts / name).string() + "': " + ec.message());
     }
-    flow_merge::fsync_dir(dirs_.parts);
+    flow::io::fsync_dir(dirs_.parts);
     crash_point("parts-deleted");
     if (fs::is_directory(commits_dir_)) {
       for (const auto& name : job.parts) {
@@ -644,7 +644,7 @@ class MergeArchive : public flow::Processor {
           throw std::runtime_error("cannot delete '" + (commits_dir_ / manifest_name(name)).string() +
                                    "': " + ec.message());
       }
-      flow_merge::fsync_dir(commits_dir_);
+      flow::io::fsync_dir(commits_dir_);
     }
     crash_point("manifests-deleted");
     return deleted;
@@ -686,11 +686,11 @@ class MergeArchive : public flow::Processor {
       if (!first) j += ",";
       first = false;
       j += "{\"source\":";
-      flow_merge::append_json_string(j, key.first);
+      flow::io::append_json_string(j, key.first);
       j += ",\"partition\":" + std::to_string(key.second) + ",\"end\":" + std::to_string(end) + "}";
     }
     j += "]}\n";
-    flow_merge::atomic_write_file(dirs_.checkpoint, "archived-offsets.json", j, true);
+    flow::io::atomic_write_file(dirs_.checkpoint, "archived-offsets.json", j, true);
   }
 
   Options o_;

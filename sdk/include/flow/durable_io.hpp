@@ -1,5 +1,6 @@
-// Small POSIX helpers for files that must survive a crash: write everything, fsync the file,
-// rename into place, fsync the directory (the rename itself is only durable after that).
+// Durable files for sinks: write everything, fsync the file, rename into place, fsync the
+// directory (a rename is only durable after that). Header-only POSIX helpers; errors throw
+// std::runtime_error naming the path and the system error.
 #pragma once
 
 #include <fcntl.h>
@@ -12,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace flow_csv {
+namespace flow::io {
 
 [[noreturn]] inline void throw_errno(const std::string& what, const std::filesystem::path& path, int err = errno) {
   throw std::runtime_error(what + " '" + path.string() + "': " + std::strerror(err));
@@ -93,4 +94,4 @@ inline void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-}  // namespace flow_csv
+}  // namespace flow::io
