@@ -138,6 +138,8 @@ struct Runtime::Impl {
     std::thread thread;
     std::atomic<bool> done{false};
     bool opened = false;
+    std::vector<Node*> stop_after;  // resolved spec->stop_after
+    bool stop_deferred = false;     // a stop is due once every stop_after stage is done
     bool is_source() const { return plugin->info().kind == StageKind::Source; }
   };
 
@@ -241,6 +243,8 @@ struct Runtime::Impl {
         from.output_edges.emplace_back(in.str() + "->" + id, n->input.get());
       }
     }
+    for (auto& n : nodes)
+      for (const auto& ref : n->spec->stop_after) n->stop_after.push_back(&find(ref.stage));
     return true;
   }
 
@@ -287,10 +291,36 @@ struct Runtime::Impl {
     }
   }
 
+  // Asks every source to stop, except those whose stop_after stages are still running: they are
+  // asked by release_deferred_stops() once those stages are done.
+  void stop_sources() {
+    for (auto& n : nodes) {
+      if (!n->is_source()) continue;
+      if (n->stop_after.empty()) n->stop.request_stop();
+      else n->stop_deferred = true;
+    }
+    release_deferred_stops();
+  }
+
+  void release_deferred_stops() {
+    for (auto& n : nodes) {
+      if (!n->stop_deferred) continue;
+      bool ready = true;
+      for (const Node* t : n->stop_after) ready = ready && t->done.load();
+      if (ready) {
+        n->stop_deferred = false;
+        write_log(LogLevel::Info, n->spec->id, "stopping: the stages it waits for (stop_after) have finished");
+        n->stop.request_stop();
+      }
+    }
+  }
+
   void stage_main(Node& n) {
     if (n.is_source()) run_source(n);
     else run_processor(n);
     for (auto& [name, ch] : n.output_edges) ch->writer_done();
+    write_log(LogLevel::Debug, n.spec->id,
+              fmt::format("finished: {} records in, {} out", n.counters->records_in.load(), n.counters->records_out.load()));
     n.done = true;
   }
 
@@ -361,8 +391,7 @@ struct Runtime::Impl {
         stopping = true;
         report.interrupted = true;
         write_log(LogLevel::Info, "flow", "stop requested: draining the pipeline (signal again to abort)");
-        for (auto& n : nodes)
-          if (n->is_source()) n->stop.request_stop();
+        stop_sources();
       }
       if (signals >= 2 && !aborting) {
         aborting = true;
@@ -376,9 +405,9 @@ struct Runtime::Impl {
       if (!stopping && spec.run.duration && Clock::now() - start >= *spec.run.duration) {
         stopping = true;
         write_log(LogLevel::Info, "flow", fmt::format("cycle {}: duration reached, draining", cycle + 1));
-        for (auto& n : nodes)
-          if (n->is_source()) n->stop.request_stop();
+        stop_sources();
       }
+      release_deferred_stops();
       if (tty && Clock::now() - last_status >= 1s) {
         const double dt = std::chrono::duration<double>(Clock::now() - last_status).count();
         std::map<std::string, uint64_t> counts;

@@ -10,7 +10,7 @@ namespace flow::spec {
 namespace {
 
 const std::vector<std::string> kTopKeys = {"name", "description", "run", "stages"};
-const std::vector<std::string> kStageKeys = {"id", "plugin", "config", "input", "inputs", "buffer", "description"};
+const std::vector<std::string> kStageKeys = {"id", "plugin", "config", "input", "inputs", "buffer", "stop_after", "description"};
 const std::vector<std::string> kRunKeys = {"duration", "cycles"};
 const std::vector<std::string> kBufferKeys = {"batches", "bytes"};
 
@@ -204,6 +204,15 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
           parse_input(*ins, s.inputs, errors);
       }
       if (const Value* b = st.find("buffer")) parse_buffer(*b, s.buffer, errors);
+      if (const Value* sa = st.find("stop_after")) {
+        if (sa->is_list())
+          for (const auto& i : sa->items()) parse_input(i, s.stop_after, errors);
+        else
+          parse_input(*sa, s.stop_after, errors);
+        for (const auto& ref : s.stop_after)
+          if (!ref.output.empty())
+            errors.push_back({ref.where, who + ": 'stop_after' lists stage ids, not outputs ('" + ref.str() + "')"});
+      }
       spec.stages.push_back(std::move(s));
     }
   }
@@ -268,6 +277,62 @@ std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec
       }
     }
   }
+  // stop_after: sources only, existing stages, and no wait that can never end (a source waiting
+  // for a stage that only finishes after that very source stopped).
+  std::map<std::string, std::set<std::string>> upstream_sources;  // stage -> sources feeding it
+  std::function<const std::set<std::string>&(const std::string&)> sources_of = [&](const std::string& id) -> const std::set<std::string>& {
+    if (auto it = upstream_sources.find(id); it != upstream_sources.end()) return it->second;
+    upstream_sources[id];  // an empty placeholder while visiting: a graph cycle is reported below
+    std::set<std::string> acc;
+    if (auto p = plugins.find(id); p != plugins.end() && p->second->info().kind == StageKind::Source) acc.insert(id);
+    for (const auto& dep : edges[id]) {
+      const auto& d = sources_of(dep);
+      acc.insert(d.begin(), d.end());
+    }
+    upstream_sources[id] = acc;
+    return upstream_sources[id];
+  };
+  for (const auto& s : spec.stages) {
+    if (s.stop_after.empty()) continue;
+    auto me = plugins.find(s.id);
+    if (me != plugins.end() && me->second->info().kind != StageKind::Source) {
+      errors.push_back({s.stop_after.front().where, fmt::format("stage '{}': 'stop_after' applies to sources only", s.id)});
+      continue;
+    }
+    for (const auto& t : s.stop_after) {
+      if (!spec.stage(t.stage)) {
+        std::vector<std::string> ids;
+        for (const auto& o : spec.stages) ids.push_back(o.id);
+        errors.push_back({t.where, fmt::format("stage '{}': stop_after '{}' names no stage{}", s.id, t.stage, did_you_mean(t.stage, ids))});
+      }
+    }
+  }
+  if (errors.size() == before) {
+    // Wait graph: source S waits for stage T; T finishes once every source upstream of it stopped.
+    std::map<std::string, std::vector<std::string>> waits;  // source -> sources it transitively waits for
+    for (const auto& s : spec.stages)
+      for (const auto& t : s.stop_after) {
+        const auto& srcs = sources_of(t.stage);
+        waits[s.id].insert(waits[s.id].end(), srcs.begin(), srcs.end());
+      }
+    std::map<std::string, int> mark;
+    std::function<bool(const std::string&)> loops = [&](const std::string& id) {
+      mark[id] = 1;
+      for (const auto& w : waits[id]) {
+        if (mark[w] == 1) return true;
+        if (mark[w] == 0 && loops(w)) return true;
+      }
+      mark[id] = 2;
+      return false;
+    };
+    for (const auto& s : spec.stages)
+      if (!s.stop_after.empty() && mark[s.id] == 0 && loops(s.id)) {
+        errors.push_back({s.stop_after.front().where,
+                          fmt::format("stage '{}': 'stop_after' waits for a stage that can only finish after '{}' stopped", s.id, s.id)});
+        break;
+      }
+  }
+
   // Cycles: depth-first search over consumer -> producer edges.
   std::map<std::string, int> state;  // 0 new, 1 on stack, 2 done
   std::function<bool(const std::string&)> visit = [&](const std::string& id) {

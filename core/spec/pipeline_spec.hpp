@@ -35,6 +35,9 @@ struct StageSpec {
   Value config;  // null when absent
   std::vector<OutputRef> inputs;
   BufferLimits buffer;  // of this stage's input channel
+  // Sources only: on a stop (duration, signal), ask this source to stop only once these stages
+  // have finished, e.g. a Kafka consumer after the producer stage of the same file has flushed.
+  std::vector<OutputRef> stop_after;
 };
 
 struct RunSettings {

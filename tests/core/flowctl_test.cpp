@@ -73,6 +73,33 @@ TEST(Flowctl, SecondSigintAbortsASlowDrain) {
   EXPECT_THAT(p.err(), ::testing::HasSubstr("second signal: aborting"));
 }
 
+TEST(Flowctl, StopAfterStopsASourceOnlyOnceItsStagesFinished) {
+  TempDir dir;
+  // `consumer` may stop only after `slow` (fed by `producer`) has drained and finished.
+  const auto file = dir / "p.yaml";
+  flow::test::write_file(file, "name: ordered\nstages:\n"
+                               "  - id: producer\n    plugin: test.counter-source\n    config: {count: 0, batch_size: 10, pause: 1ms}\n"
+                               "  - id: slow\n    plugin: test.collect-sink\n    input: producer\n"
+                               "    config: {path: " + (dir / "a.txt").string() + ", delay: 20ms}\n"
+                               "  - id: consumer\n    plugin: test.counter-source\n    config: {count: 0, batch_size: 10, pause: 1ms}\n"
+                               "    stop_after: [slow]\n"
+                               "  - id: sink\n    plugin: test.collect-sink\n    input: consumer\n"
+                               "    config: {path: " + (dir / "b.txt").string() + "}\n");
+  auto p = flowctl(dir, {"--log-level", "debug", "run", file.string(), "--duration", "500ms"});
+  auto rc = p.wait(120s);
+  ASSERT_TRUE(rc);
+  ASSERT_EQ(*rc, 0) << p.err();
+  const auto err = p.err();
+  const auto slow_done = err.find("[slow] finished");
+  const auto consumer_stop = err.find("[consumer] stopping: the stages it waits for (stop_after) have finished");
+  const auto consumer_done = err.find("[consumer] finished");
+  ASSERT_NE(slow_done, std::string::npos) << err;
+  ASSERT_NE(consumer_stop, std::string::npos) << err;
+  ASSERT_NE(consumer_done, std::string::npos) << err;
+  EXPECT_LT(slow_done, consumer_stop);
+  EXPECT_LT(consumer_stop, consumer_done);
+}
+
 TEST(Flowctl, FailingStageExitsOneNamingTheStage) {
   TempDir dir;
   const auto file = dir / "p.yaml";

@@ -88,6 +88,18 @@ const Case kCases[] = {
      "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: p\n    plugin: test.passthrough\n    input: s\n    buffer: {batches: 0, byts: 1}\n",
      {"p.yaml:8:26: error: unknown key 'byts' in 'buffer' (did you mean 'bytes'?)",
       "p.yaml:8:23: error: 'buffer.batches' must be an integer from 1 to 1000000"}},
+    {"stop_after_on_sink",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: k\n    plugin: test.collect-sink\n    input: s\n"
+     "    config: {path: /tmp/x}\n    stop_after: [s]\n",
+     {"p.yaml:9:18: error: stage 'k': 'stop_after' applies to sources only"}},
+    {"stop_after_unknown",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    stop_after: [k2]\n"
+     "  - id: k\n    plugin: test.collect-sink\n    input: s\n    config: {path: /tmp/x}\n",
+     {"p.yaml:5:18: error: stage 's': stop_after 'k2' names no stage (did you mean 'k'?)"}},
+    {"stop_after_waits_forever",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    stop_after: [k]\n"
+     "  - id: k\n    plugin: test.collect-sink\n    input: s\n    config: {path: /tmp/x}\n",
+     {"p.yaml:5:18: error: stage 's': 'stop_after' waits for a stage that can only finish after 's' stopped"}},
 };
 
 class BrokenPipeline : public ::testing::TestWithParam<Case> {};
