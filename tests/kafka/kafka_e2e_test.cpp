@@ -379,6 +379,63 @@ TEST_F(KafkaE2E, SlowSinkWithShortPollIntervalStaysInGroupAndDeliversAll) {
   EXPECT_EQ(err.find("MAX_POLL_EXCEEDED"), std::string::npos) << err;
 }
 
+// on_stop: drain. A SIGINT lands while a slow sink holds most of the topic back; the source
+// still emits everything below the high watermarks of the stop before it returns.
+TEST_F(KafkaE2E, DrainedStopConsumesEverythingProducedBeforeIt) {
+  const auto bootstrap = start_broker(4);
+  const int n = 3000;
+  kcat_produce(bootstrap, make_messages(n));
+  const auto out = dir_ / "records.tsv";
+  const auto p = write_consumer_pipeline("drain", bootstrap, out, "      on_stop: drain\n      drain_timeout: 120s\n",
+                                         "      delay: 50ms\n    buffer: {batches: 2}\n");
+  auto run = run_flowctl(p, "run");
+  ASSERT_TRUE(eventually([&] { return lines(out).size() >= 100; }, 90s)) << run->err();
+  run->signal(SIGINT);
+  const std::size_t at_stop = lines(out).size();
+  ASSERT_EQ(run->wait(180s), 0) << run->err();
+  ASSERT_LT(at_stop, static_cast<std::size_t>(n)) << "everything was consumed before the stop";
+  const auto counts = value_counts(lines(out));
+  EXPECT_EQ(counts.size(), static_cast<std::size_t>(n)) << run->err();
+  for (const auto& [v, c] : counts) EXPECT_EQ(c, 1) << v;
+  EXPECT_NE(run->err().find("drained"), std::string::npos) << run->err();
+}
+
+// The IoT shape in one process: simulator -> kafka-sink -> kafka-source (stop_after the sink,
+// on_stop: drain) -> sink. When the run's duration ends, every record produced is consumed.
+TEST_F(KafkaE2E, StopAfterProducerWithDrainConsumesEverythingProduced) {
+  if (!fs::exists(fs::path(FLOW_PLUGIN_DIR) / "libflow-sensor-simulator.so"))
+    GTEST_SKIP() << "sensor-simulator is not built";
+  const auto bootstrap = start_broker(4);
+  const auto out = dir_ / "records.tsv";
+  const auto p = dir_ / "loop.yaml";
+  {
+    std::ofstream f(p);
+    f << "name: loop\nrun: {duration: 4s}\nstages:\n"
+      << "  - id: sim\n    plugin: sensor-simulator\n    config: {sensors: 50, rate: 20}\n"
+      << "  - id: publish\n    plugin: kafka-sink\n    input: sim\n    config:\n"
+      << "      brokers: '" << bootstrap << "'\n      topic: " << topic_ << "\n      linger: 200ms\n"
+      << "  - id: consume\n    plugin: kafka-source\n    stop_after: [publish]\n    config:\n"
+      << "      brokers: '" << bootstrap << "'\n      topics: [" << topic_ << "]\n      group: loop\n"
+      << "      on_stop: drain\n"
+      << "  - id: write\n    plugin: test.kafka-record-sink\n    input: consume\n    config:\n"
+      << "      path: '" << out.string() << "'\n";
+  }
+  auto run = run_flowctl(p, "run");
+  ASSERT_EQ(run->wait(120s), 0) << run->err();
+  Proc kcat({"kcat", "-C", "-b", bootstrap, "-t", topic_, "-e", "-o", "beginning", "-f", "%p\t%o\n"},
+            dir_ / "kcat.out", dir_ / "kcat.err");
+  ASSERT_EQ(kcat.wait(60s), 0) << kcat.err();
+  const auto produced = lines(dir_ / "kcat.out");
+  ASSERT_GT(produced.size(), 100u) << run->err();
+  std::multiset<std::string> want(produced.begin(), produced.end()), got;
+  for (const auto& l : lines(out)) {  // topic, partition, offset, key, value
+    const auto a = l.find('\t'), b = l.find('\t', a + 1), c = l.find('\t', b + 1);
+    got.insert(l.substr(a + 1, b - a - 1) + "\t" + l.substr(b + 1, c - b - 1));
+  }
+  EXPECT_EQ(got.size(), want.size()) << run->err();
+  EXPECT_EQ(got, want);
+}
+
 TEST_F(KafkaE2E, UnreachableBrokerExitsOneNamingIt) {
   const auto out = dir_ / "records.tsv";
   auto run = run_flowctl(write_consumer_pipeline("down", "127.0.0.1:9", out), "run");

@@ -57,6 +57,8 @@ class KafkaSource : public flow::Source {
     flow::Duration max_poll_interval{0};
     int embedded_partitions = 4;
     bool exit_at_end = false;
+    std::string on_stop = "immediate";
+    flow::Duration drain_timeout{10'000};
   };
 
   static flow::PluginInfo info() {
@@ -83,6 +85,11 @@ class KafkaSource : public flow::Source {
           "With brokers: embedded, partitions of topics this stage creates").range(1, 10000);
     t.add("exit_at_end", &Options::exit_at_end,
           "Return once every assigned partition is read to its end (for batch jobs and benchmarks)");
+    t.add("on_stop", &Options::on_stop,
+          "At stop: 'immediate', or 'drain' (first emit everything below the high watermarks of that moment)")
+        .one_of({"immediate", "drain"});
+    t.add("drain_timeout", &Options::drain_timeout, "With on_stop: drain, give up draining after this long")
+        .min(0.001);
   }
 
   static void check(const Options& o, const flow::Value& config, std::vector<flow::ConfigError>& errors) {
@@ -107,9 +114,16 @@ class KafkaSource : public flow::Source {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", o_.start)
         .set("enable.partition.eof", "true")
-        // Bounded prefetch: with partitions paused under backpressure this is what memory holds.
-        .set("queued.max.messages.kbytes", "8192")
-        .set("fetch.max.bytes", "4194304");
+        // Bounded prefetch: with partitions paused under backpressure this is what memory holds
+        // (the queue limits plus about one fetch response). librdkafka 2.0.2 compares these
+        // limits with the one consumer queue all partitions share, and once the queue is over
+        // either it stops fetching until its broker thread next wakes up (up to about a second;
+        // 2.1 added fetch.queue.backoff.ms for this). With the earlier 8 MiB / 100k-message
+        // limits the consumer sat idle most of the time: 2M records on 64 partitions took 9.8 s
+        // after the group join; with these about 1.9 s (bench/kafka), at ~150 MiB peak RSS.
+        .set("queued.max.messages.kbytes", "32768")
+        .set("queued.min.messages", "300000")
+        .set("fetch.max.bytes", "8388608");
     if (o_.max_poll_interval.count() > 0) {
       const auto ms = o_.max_poll_interval.count();
       conf.set("max.poll.interval.ms", std::to_string(ms));
@@ -125,6 +139,7 @@ class KafkaSource : public flow::Source {
     if (o_.partitions.empty()) rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
     rk_ = conf.create(RD_KAFKA_CONSUMER);
     rd_kafka_poll_set_consumer(rk_);
+    queue_ = rd_kafka_queue_get_consumer(rk_);
     if (o_.max_poll_interval.count() > 0)
       pause_after_ = std::min<Clock::duration>(pause_after_, o_.max_poll_interval / 4);
     if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), o_.topics, 10s))
@@ -157,11 +172,27 @@ class KafkaSource : public flow::Source {
 
   void run(flow::Context& ctx, flow::Emitter& out) override {
     start_batch();
-    auto batch_deadline = Clock::now() + o_.batch_timeout;
-    auto next_commit = Clock::now() + o_.commit_interval;
-    while (!ctx.stop_requested()) {
+    const auto started = Clock::now();
+    auto batch_deadline = started + o_.batch_timeout;
+    auto next_commit = started + o_.commit_interval;
+    while (true) {
+      if (ctx.stop_requested()) {
+        if (o_.on_stop != "drain") break;
+        if (!drain_) begin_drain();
+        if (!drain_->targets) record_drain_targets();
+        if (drain_->targets && drained()) {
+          ctx.log().info(fmt::format("drained: every record below the stop-time high watermarks emitted ({} record(s) "
+                                     "since the stop)",
+                                     drain_->records));
+          break;
+        }
+        if (Clock::now() >= drain_->deadline) {
+          ctx.log().warn(drain_left());
+          break;
+        }
+      }
       const bool ready = cur_.num_rows() >= static_cast<std::size_t>(o_.batch_size) ||
-                         (cur_.num_rows() > 0 && Clock::now() >= batch_deadline);
+                         (cur_.num_rows() > 0 && (Clock::now() >= batch_deadline || drain_));
       if (ready) {
         // try_emit would need the batch sealed (its offsets registered) first; asking for room
         // first keeps a refused batch unregistered. This stage is the channel's only writer
@@ -177,20 +208,28 @@ class KafkaSource : public flow::Source {
         } else if (!paused_ && Clock::now() - *blocked_since_ < pause_after_) {
           // A short stall: wait without polling (the prefetch queue is bounded anyway);
           // pausing at once would throw away librdkafka's prefetch at every hiccup.
-          out.wait_writable(std::chrono::duration_cast<std::chrono::milliseconds>(pause_after_ / 4));
+          if (!wait_for_room(out, std::chrono::duration_cast<std::chrono::milliseconds>(pause_after_ / 4))) break;
         } else {
           // A long stall: pause fetching but keep polling, so the group membership survives
           // max.poll.interval.ms and rebalances are served. Messages fetched before the pause
           // still arrive; they join the batch waiting to go out.
           set_paused(true);
-          if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 0)) handle(m);
-          out.wait_writable(50ms);
+          poll(0, kPollMax);
+          if (!wait_for_room(out, 50ms)) break;
         }
       } else {
+        // Up to the rest of the batch in one call: librdkafka waits until it has that many or
+        // the time is up, so a busy topic fills batches without a wake-up per message.
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(batch_deadline - Clock::now());
         const int wait = cur_.num_rows() == 0 ? 100 : static_cast<int>(std::clamp<int64_t>(left.count(), 0, 100));
-        if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, wait)) handle(m);
+        const std::size_t room = static_cast<std::size_t>(o_.batch_size) - cur_.num_rows();
+        poll(drain_ ? std::min(wait, 10) : wait, room);
         if (cur_.num_rows() == 0) batch_deadline = Clock::now() + o_.batch_timeout;
+        if (!first_record_logged_ && cur_.num_rows() > 0) {
+          first_record_logged_ = true;
+          ctx.log().info(fmt::format("first record {:.2f}s after start (group join and first fetch)",
+                                     std::chrono::duration<double>(Clock::now() - started).count()));
+        }
       }
       if (Clock::now() >= next_commit) {
         commit(false);
@@ -231,19 +270,113 @@ class KafkaSource : public flow::Source {
   }
 
  private:
-  // Offsets of the batch being built, per partition.
-  struct Span {
-    int64_t begin = 0;
-    int64_t end = 0;
-  };
+  static constexpr std::size_t kPollMax = 1000;  // messages per rd_kafka_consume_batch_queue call
+
   struct PartState {
     std::optional<int64_t> expected;  // next offset we expect to see (gap detection)
     bool eof = false;
+    std::optional<int64_t> eof_at;  // where the last end-of-partition event was
+    // Offsets [begin, end) of this partition in the batch being built.
+    bool in_batch = false;
+    int64_t begin = 0;
+    int64_t end = 0;
+    // on_stop: drain: the high watermark (and low one) when the stop came.
+    std::optional<int64_t> drain_to;
+    int64_t drain_from = 0;
+  };
+  struct Drain {
+    Clock::time_point deadline;
+    bool targets = false;  // watermarks recorded (needs an assignment first)
+    uint64_t records = 0;
   };
 
   void start_batch() {
     cur_ = flow::Batch(flow::raw_message_schema());
-    spans_.clear();
+    for (auto& [k, ps] : parts_) ps.in_batch = false;
+  }
+
+  // Consumes up to `max` messages (waiting up to `timeout_ms` for them) into the current batch.
+  void poll(int timeout_ms, std::size_t max) {
+    max = std::clamp<std::size_t>(max, 1, kPollMax);
+    const ssize_t n = rd_kafka_consume_batch_queue(queue_, timeout_ms, msgs_.data(), max);
+    if (n < 0) {
+      ctx_->log().warn(fmt::format("consumer: {}", rd_kafka_err2str(rd_kafka_last_error())));
+      return;
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      try {
+        handle(msgs_[static_cast<std::size_t>(i)]);
+      } catch (...) {
+        for (ssize_t j = i + 1; j < n; ++j) rd_kafka_message_destroy(msgs_[static_cast<std::size_t>(j)]);
+        throw;
+      }
+    }
+  }
+
+  // Waits for room downstream; false when the pipeline aborts (a cancelled channel answers
+  // at once instead of after the timeout).
+  static bool wait_for_room(flow::Emitter& out, std::chrono::milliseconds timeout) {
+    const auto t0 = Clock::now();
+    if (out.wait_writable(timeout)) return true;
+    return Clock::now() - t0 >= timeout / 2;
+  }
+
+  void begin_drain() {
+    drain_.emplace();
+    drain_->deadline = Clock::now() + o_.drain_timeout;
+    ctx_->log().info(fmt::format("stop requested: draining up to the current high watermarks (at most {}s)",
+                                 std::chrono::duration<double>(o_.drain_timeout).count()));
+  }
+
+  // Records each assigned partition's high watermark: "everything produced before the stop".
+  // A group member that has no assignment yet waits for it (within drain_timeout).
+  void record_drain_targets() {
+    if (!assigned_any_) return;
+    for (auto& [k, ps] : parts_) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(drain_->deadline - Clock::now());
+      int64_t lo = 0, hi = 0;
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk_, k.topic.c_str(), k.partition, &lo, &hi,
+                                                                 static_cast<int>(std::clamp<int64_t>(left.count(), 1, 5000)));
+      if (err) err = rd_kafka_get_watermark_offsets(rk_, k.topic.c_str(), k.partition, &lo, &hi);  // last fetch's
+      if (err || hi < 0) {
+        ctx_->log().warn(fmt::format("drain: no high watermark for {}[{}] ({}); not waiting for it", k.topic,
+                                     k.partition, rd_kafka_err2str(err)));
+        continue;
+      }
+      ps.drain_to = hi;
+      ps.drain_from = std::max<int64_t>(lo, 0);
+    }
+    drain_->targets = true;
+  }
+
+  // Offsets below the stop-time high watermark not yet consumed, per partition.
+  int64_t drain_missing(const PartState& ps) const {
+    if (!ps.drain_to) return 0;
+    int64_t at = std::max(ps.expected.value_or(ps.drain_from), ps.eof_at.value_or(ps.drain_from));
+    return std::max<int64_t>(*ps.drain_to - at, 0);
+  }
+
+  bool drained() const {
+    for (const auto& [k, ps] : parts_)
+      if (drain_missing(ps) > 0) return false;
+    return true;
+  }
+
+  std::string drain_left() const {
+    int64_t missing = 0;
+    int partitions = 0;
+    for (const auto& [k, ps] : parts_)
+      if (const int64_t n = drain_missing(ps); n > 0) {
+        missing += n;
+        ++partitions;
+      }
+    if (!drain_->targets)
+      return fmt::format("drain_timeout ({}s) passed before any partition was assigned: nothing drained",
+                         std::chrono::duration<double>(o_.drain_timeout).count());
+    return fmt::format(
+        "drain_timeout ({}s) passed: {} record(s) of {} partition(s) below the stop-time high watermarks left "
+        "unconsumed (uncommitted: the next run reads them)",
+        std::chrono::duration<double>(o_.drain_timeout).count(), missing, partitions);
   }
 
   // Turns the batch under construction into an emittable one: registers its ranges with the
@@ -251,9 +384,11 @@ class KafkaSource : public flow::Source {
   flow::Batch seal_batch() {
     std::vector<flow::PositionRange> ranges;
     std::vector<uint64_t> gens;
-    for (const auto& [k, s] : spans_) {
-      if (!tracker_->emitted(k, s.begin, s.end)) continue;
-      ranges.push_back({k.topic, k.partition, s.begin, s.end});
+    for (auto& [k, ps] : parts_) {
+      if (!ps.in_batch) continue;
+      ps.in_batch = false;
+      if (!tracker_->emitted(k, ps.begin, ps.end)) continue;
+      ranges.push_back({k.topic, k.partition, ps.begin, ps.end});
       gens.push_back(tracker_->generation(k));
     }
     flow::Batch b = std::move(cur_);
@@ -262,7 +397,6 @@ class KafkaSource : public flow::Source {
       for (std::size_t i = 0; i < acked.size() && i < gens.size(); ++i)
         tracker->acked({acked[i].source, acked[i].partition}, acked[i].begin, acked[i].end, gens[i]);
     });
-    spans_.clear();
     return b;
   }
 
@@ -271,7 +405,10 @@ class KafkaSource : public flow::Source {
     const char* topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
     if (m->err) {
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        parts_[{topic, m->partition}].eof = true;
+        if (PartState* ps = find_part(m)) {
+          ps->eof = true;
+          ps->eof_at = m->offset;
+        }
         return;
       }
       char fatal[256];
@@ -282,9 +419,9 @@ class KafkaSource : public flow::Source {
       ctx_->log().warn(fmt::format("consumer: {} ({})", rd_kafka_message_errstr(m), rd_kafka_err2name(m->err)));
       return;
     }
-    const Key k{topic, m->partition};
-    if (!tracker_->tracked(k)) return;  // a revoked partition's leftover
-    auto& ps = parts_[k];
+    PartState* found = find_part(m);
+    if (!found) return;  // a revoked partition's leftover
+    PartState& ps = *found;
     ps.eof = false;
     if (ps.expected && m->offset > *ps.expected) {
       const int64_t missing = m->offset - *ps.expected;
@@ -295,8 +432,12 @@ class KafkaSource : public flow::Source {
                                    topic, m->partition, *ps.expected, m->offset, missing));
     }
     ps.expected = m->offset + 1;
-    auto [it, fresh] = spans_.try_emplace(k, Span{m->offset, m->offset + 1});
-    if (!fresh) it->second.end = m->offset + 1;
+    if (!ps.in_batch) {
+      ps.in_batch = true;
+      ps.begin = m->offset;
+    }
+    ps.end = m->offset + 1;
+    if (drain_) ++drain_->records;
     if (m->key) cur_.column(0).append_string({static_cast<const char*>(m->key), m->key_len});
     else cur_.column(0).append_null();
     if (m->payload) cur_.column(1).append_string({static_cast<const char*>(m->payload), m->len});
@@ -310,10 +451,23 @@ class KafkaSource : public flow::Source {
     else cur_.column(5).append_null();
   }
 
+  // The tracked partition a message belongs to, or nullptr (revoked, never assigned). Messages
+  // arrive in runs per partition, so the last answer is usually the next one too.
+  PartState* find_part(const rd_kafka_message_t* m) {
+    if (!m->rkt) return nullptr;
+    if (last_part_ && m->rkt == last_rkt_ && m->partition == last_partition_) return last_part_;
+    auto it = parts_.find(Key{rd_kafka_topic_name(m->rkt), m->partition});
+    if (it == parts_.end()) return nullptr;
+    last_rkt_ = m->rkt;
+    last_partition_ = m->partition;
+    last_part_ = &it->second;
+    return last_part_;
+  }
+
   bool at_end() {
     if (parts_.empty() || !assigned_any_) return false;
     for (const auto& [k, p] : parts_)
-      if (tracker_->tracked(k) && !p.eof) return false;
+      if (!p.eof) return false;
     return cur_.num_rows() == 0;
   }
 
@@ -369,6 +523,7 @@ class KafkaSource : public flow::Source {
     flow::kafka::TopicPartitionList committed(rd_kafka_topic_partition_list_copy(parts));
     const bool have_committed = rd_kafka_committed(rk_, committed.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
     std::string names;
+    last_part_ = nullptr;
     for (int i = 0; i < parts->cnt; ++i) {
       const Key k{parts->elems[i].topic, parts->elems[i].partition};
       tracker_->assign(k);
@@ -386,10 +541,10 @@ class KafkaSource : public flow::Source {
     std::set<Key> lost;
     for (int i = 0; i < parts->cnt; ++i) lost.insert({parts->elems[i].topic, parts->elems[i].partition});
     commit(false, &lost);  // what sinks already made durable
+    last_part_ = nullptr;
     for (const auto& k : lost) {
       tracker_->revoke(k);
       parts_.erase(k);
-      spans_.erase(k);
     }
     drop_rows(lost);
     ctx_->log().info(fmt::format("{} {} partition(s)", closing_ ? "released" : "revoked", parts->cnt));
@@ -435,6 +590,8 @@ class KafkaSource : public flow::Source {
   void destroy() {
     if (!rk_) return;
     closing_ = true;
+    if (queue_) rd_kafka_queue_destroy(queue_);
+    queue_ = nullptr;
     rd_kafka_consumer_close(rk_);
     rd_kafka_destroy(rk_);
     rk_ = nullptr;
@@ -447,7 +604,13 @@ class KafkaSource : public flow::Source {
   rd_kafka_t* rk_ = nullptr;
   std::shared_ptr<OffsetTracker> tracker_ = std::make_shared<OffsetTracker>();
   std::map<Key, PartState> parts_;
-  std::map<Key, Span> spans_;
+  rd_kafka_queue_t* queue_ = nullptr;
+  std::vector<rd_kafka_message_t*> msgs_ = std::vector<rd_kafka_message_t*>(kPollMax);
+  const rd_kafka_topic_t* last_rkt_ = nullptr;
+  int32_t last_partition_ = -1;
+  PartState* last_part_ = nullptr;
+  std::optional<Drain> drain_;
+  bool first_record_logged_ = false;
   flow::Batch cur_;
   bool paused_ = false;
   std::optional<Clock::time_point> blocked_since_;
