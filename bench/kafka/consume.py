@@ -4,7 +4,8 @@ import csv, json, sys
 from confluent_kafka import Consumer, KafkaError
 
 bootstrap, topic, out_path = sys.argv[1:4]
-c = Consumer({"bootstrap.servers": bootstrap, "group.id": "py-bench", "auto.offset.reset": "earliest",
+group = sys.argv[4] if len(sys.argv) > 4 else "py-bench"
+c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
               "enable.partition.eof": True, "enable.auto.commit": False})
 c.subscribe([topic])
 eof, assigned, rows = set(), None, 0
