@@ -214,7 +214,7 @@ class KafkaSource : public flow::Source {
           // max.poll.interval.ms and rebalances are served. Messages fetched before the pause
           // still arrive; they join the batch waiting to go out.
           set_paused(true);
-          poll(0, kPollMax);
+          poll(0, 1);  // one message at most: the waiting batch should not outgrow batch_size much
           if (!wait_for_room(out, 50ms)) break;
         }
       } else {
