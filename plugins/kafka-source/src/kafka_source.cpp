@@ -33,8 +33,16 @@ bool retriable_commit_error(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
     case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__WAIT_COORD: return true;
+    default: return false;
+  }
+}
+
+// The group moved on (another member joined or left): a commit can succeed again only after
+// this member served the rebalance, which a closing consumer no longer does.
+bool rebalance_commit_error(rd_kafka_resp_err_t err) {
+  switch (err) {
     case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
-    case RD_KAFKA_RESP_ERR__WAIT_COORD:
     case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
     case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
     case RD_KAFKA_RESP_ERR__STATE: return true;
@@ -246,7 +254,9 @@ class KafkaSource : public flow::Source {
 
   // Every stage finished: sinks acknowledged what they made durable. Commit it, then leave.
   void close() override {
-    if (rk_) commit(true);
+    if (!rk_) return;
+    commit(true);
+    if (o_.partitions.empty()) leave_group();
     destroy();
   }
 
@@ -507,9 +517,17 @@ class KafkaSource : public flow::Source {
         return;
       }
       commit_errors_->add();
+      if (final && rebalance_commit_error(err)) {
+        ctx_->log().warn(fmt::format(
+            "final offset commit refused while the group rebalances ({}): the records of {} partition(s) after their "
+            "last commit go again to the next owner (at-least-once)",
+            rd_kafka_err2str(err), points.size()));
+        return;
+      }
       if (!final || !retriable_commit_error(err) || Clock::now() >= deadline) {
-        const auto msg = fmt::format("offset commit failed{}: {}", final ? "" : " (retried at the next interval)",
-                                     rd_kafka_err2str(err));
+        const char* what = final ? "" : only ? " (revoked partitions: the next owner reads their records again)"
+                                             : " (retried at the next interval)";
+        const auto msg = fmt::format("offset commit failed{}: {}", what, rd_kafka_err2str(err));
         if (final) ctx_->log().error(msg);
         else ctx_->log().warn(msg);
         return;
@@ -585,6 +603,29 @@ class KafkaSource : public flow::Source {
     std::string s;
     for (const auto& t : o_.topics) s += (s.empty() ? "'" : ", '") + t + "'";
     return s;
+  }
+
+  // Unsubscribes and serves the queue until the revocation went through, so that
+  // rd_kafka_consumer_close() finds nothing left to revoke. librdkafka 2.0.2's close can hang for
+  // good in its internal rd_kafka_assign() when a rebalance (another member leaving) is under
+  // way as it starts (librdkafka issues #4527, #4884; the workaround given there is this one).
+  void leave_group() {
+    closing_ = true;
+    if (auto err = rd_kafka_unsubscribe(rk_)) {
+      ctx_->log().warn(fmt::format("unsubscribe failed: {}", rd_kafka_err2str(err)));
+      return;
+    }
+    const auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline) {
+      // Messages fetched after the stop are not emitted: uncommitted, the next owner reads them.
+      if (rd_kafka_message_t* m = rd_kafka_consume_queue(queue_, 50)) rd_kafka_message_destroy(m);
+      rd_kafka_topic_partition_list_t* held = nullptr;
+      if (rd_kafka_assignment(rk_, &held) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+      const int n = held->cnt;
+      rd_kafka_topic_partition_list_destroy(held);
+      if (n == 0) return;
+    }
+    ctx_->log().warn("leaving the group: partitions still assigned after 10s; closing anyway");
   }
 
   void destroy() {
