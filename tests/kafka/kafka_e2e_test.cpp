@@ -169,6 +169,34 @@ class KafkaE2E : public ::testing::Test {
     return p;
   }
 
+  // Two members of group 'g' on an 8-partition topic, each assigned 4 partitions before `n`
+  // records are produced, then running until the records are written between them.
+  struct Members {
+    std::unique_ptr<Proc> a, b;
+    fs::path out_a, out_b;
+  };
+  void start_two_members_and_consume(Members& m, int n, const std::string& commit_interval = "200ms") {
+    const auto bootstrap = start_broker(8);
+    m.out_a = dir_ / "a.tsv";
+    m.out_b = dir_ / "b.tsv";
+    auto pipeline = [&](const std::string& name, const fs::path& out) {
+      const auto p = write_consumer_pipeline(name, bootstrap, out);
+      std::ifstream in(p);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      text.replace(text.find("200ms"), 5, commit_interval);
+      std::ofstream(p) << text;
+      return p;
+    };
+    m.a = run_flowctl(pipeline("a", m.out_a), "a");
+    m.b = run_flowctl(pipeline("b", m.out_b), "b");
+    auto holds4 = [](const Proc& p) { return p.err().find("assigned 4") != std::string::npos; };
+    ASSERT_TRUE(eventually([&] { return holds4(*m.a) && holds4(*m.b); }, 90s))
+        << "a:\n" << m.a->err() << "\nb:\n" << m.b->err();
+    kcat_produce(bootstrap, make_messages(n));
+    ASSERT_TRUE(eventually(
+        [&] { return lines(m.out_a).size() + lines(m.out_b).size() >= static_cast<std::size_t>(n); }, 90s));
+  }
+
   // `global` goes before the subcommand (e.g. --log-level debug).
   std::unique_ptr<Proc> run_flowctl(const fs::path& pipeline, const std::string& tag,
                                     std::vector<std::string> global = {}) {
@@ -297,24 +325,15 @@ TEST_F(KafkaE2E, ProducerPipelineSendsReadingsKeyedBySensor) {
 }
 
 TEST_F(KafkaE2E, TwoConsumersInOneGroupSplitPartitionsAndDeliverEachRecordOnce) {
-  const auto bootstrap = start_broker(8);
-  const auto out_a = dir_ / "a.tsv", out_b = dir_ / "b.tsv";
-  auto a = run_flowctl(write_consumer_pipeline("a", bootstrap, out_a), "a");
-  auto b = run_flowctl(write_consumer_pipeline("b", bootstrap, out_b), "b");
-  // Both members hold partitions before anything is produced.
-  auto assigned = [](const Proc& p) { return p.err().find("assigned") != std::string::npos; };
-  ASSERT_TRUE(eventually([&] { return assigned(*a) && assigned(*b) && a->err().find("assigned 4") != std::string::npos &&
-                                      b->err().find("assigned 4") != std::string::npos; },
-                         90s))
-      << "a:\n" << a->err() << "\nb:\n" << b->err();
   const int n = 2000;
-  kcat_produce(bootstrap, make_messages(n));
-  ASSERT_TRUE(eventually([&] { return lines(out_a).size() + lines(out_b).size() >= static_cast<std::size_t>(n); }, 90s));
-  a->signal(SIGTERM);
-  b->signal(SIGTERM);
-  EXPECT_EQ(a->wait(60s), 0) << a->err();
-  EXPECT_EQ(b->wait(60s), 0) << b->err();
-  const auto la = lines(out_a), lb = lines(out_b);
+  Members m;
+  start_two_members_and_consume(m, n);
+  if (HasFatalFailure()) return;
+  m.a->signal(SIGTERM);
+  m.b->signal(SIGTERM);
+  EXPECT_EQ(m.a->wait(60s), 0) << m.a->err();
+  EXPECT_EQ(m.b->wait(60s), 0) << m.b->err();
+  const auto la = lines(m.out_a), lb = lines(m.out_b);
   EXPECT_GT(la.size(), 0u);
   EXPECT_GT(lb.size(), 0u);
   std::vector<std::string> all = la;
@@ -333,33 +352,18 @@ TEST_F(KafkaE2E, TwoConsumersInOneGroupSplitPartitionsAndDeliverEachRecordOnce) 
 // put the group into a rebalance just as this one stopped (seen in CI): the member stopped
 // second must still exit, with every record it had read written.
 TEST_F(KafkaE2E, MemberStoppedWhileTheGroupRebalancesExits) {
-  const auto bootstrap = start_broker(8);
-  const auto out_a = dir_ / "a.tsv", out_b = dir_ / "b.tsv";
-  // No periodic commit during the run: the final commit meets the rebalance.
-  auto no_periodic_commit = [&](const std::string& name, const fs::path& out) {
-    const auto p = write_consumer_pipeline(name, bootstrap, out);
-    std::ifstream in(p);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    text.replace(text.find("commit_interval: 200ms"), 22, "commit_interval: 1h");
-    std::ofstream(p) << text;
-    return p;
-  };
-  auto a = run_flowctl(no_periodic_commit("a", out_a), "a");
-  auto b = run_flowctl(no_periodic_commit("b", out_b), "b");
-  ASSERT_TRUE(eventually([&] { return a->err().find("assigned 4") != std::string::npos &&
-                                      b->err().find("assigned 4") != std::string::npos; },
-                         90s))
-      << "a:\n" << a->err() << "\nb:\n" << b->err();
   const int n = 2000;
-  kcat_produce(bootstrap, make_messages(n));
-  ASSERT_TRUE(eventually([&] { return lines(out_a).size() + lines(out_b).size() >= static_cast<std::size_t>(n); }, 90s));
-  b->signal(SIGTERM);
-  ASSERT_EQ(b->wait(60s), 0) << b->err();
+  Members m;
+  // No periodic commit during the run: the final commit meets the rebalance.
+  start_two_members_and_consume(m, n, "1h");
+  if (HasFatalFailure()) return;
+  m.b->signal(SIGTERM);
+  ASSERT_EQ(m.b->wait(60s), 0) << m.b->err();
   // a has not yet noticed b's leave (heartbeats are 3s apart).
-  a->signal(SIGTERM);
-  EXPECT_EQ(a->wait(60s), 0) << a->err();
-  std::vector<std::string> all = lines(out_a);
-  for (auto& l : lines(out_b)) all.push_back(std::move(l));
+  m.a->signal(SIGTERM);
+  EXPECT_EQ(m.a->wait(60s), 0) << m.a->err();
+  std::vector<std::string> all = lines(m.out_a);
+  for (auto& l : lines(m.out_b)) all.push_back(std::move(l));
   EXPECT_EQ(value_counts(all).size(), static_cast<std::size_t>(n));
 }
 
