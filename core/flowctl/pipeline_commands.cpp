@@ -1,16 +1,21 @@
 // flowctl run | validate | graph
 #include <fmt/format.h>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <csignal>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 
-#include "config/yaml_value.hpp"
+#include "host/yaml_value.hpp"
 #include "flowctl/commands.hpp"
-#include "loader/plugin_loader.hpp"
+#include "host/plugin_loader.hpp"
 #include "observability/metrics_server.hpp"
+#include "observability/status_line.hpp"
+#include "observability/summary.hpp"
 #include "runtime/runtime.hpp"
 #include "spec/pipeline_spec.hpp"
 
@@ -48,17 +53,37 @@ std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<s
   return Loaded{std::move(*spec), std::move(plugins)};
 }
 
-std::atomic<int> g_signals{0};
-extern "C" void on_signal(int) { g_signals.fetch_add(1); }
+// SIGINT/SIGTERM are blocked in every thread (the runtime's and librdkafka's threads inherit
+// the mask, so block before any starts) and taken by one thread with sigwait, which tells the
+// runtime: the first signal drains, the second aborts. SIGUSR2 ends the watcher.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(runtime::Runtime& rt) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this, &rt] {
+      int seen = 0;
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&set_, &sig) != 0 || sig == SIGUSR2) return;
+        if (++seen == 1) rt.request_stop();
+        else rt.abort();
+      }
+    });
+  }
+  ~SignalWatcher() {
+    if (!thread_.joinable()) return;
+    pthread_kill(thread_.native_handle(), SIGUSR2);
+    thread_.join();
+  }
 
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
+ private:
+  sigset_t set_;
+  std::thread thread_;
+};
 
 std::string graph_text(const Loaded& l, const std::string& format) {
   std::string out;
@@ -120,13 +145,13 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
       g.exit_code = kExitConfig;
       return;
     }
-    install_signal_handlers();
     runtime::RunOptions opts;
-    opts.status_line = !args->quiet;
-    opts.signal_count = [] { return g_signals.load(); };
     runtime::RunReport report;
     {
+      std::optional<double> duration;
+      if (loaded->spec.run.duration) duration = std::chrono::duration<double>(*loaded->spec.run.duration).count();
       runtime::Runtime rt(std::move(loaded->spec), loaded->plugins, opts);
+      SignalWatcher signals(rt);  // before any thread starts; gone before rt is
       std::unique_ptr<observability::MetricsServer> metrics;
       if (args->metrics_port >= 0) {
         try {
@@ -140,9 +165,11 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
         std::fprintf(stderr, "metrics: http://%s:%d/metrics  dashboard: http://%s:%d/\n", args->metrics_host.c_str(),
                      metrics->port(), args->metrics_host.c_str(), metrics->port());
       }
+      std::optional<observability::StatusLine> status;
+      if (!args->quiet) status.emplace([&rt] { return rt.snapshot(); }, duration);
       report = rt.run();
     }
-    if (!args->quiet) std::fputs(runtime::format_summary(report).c_str(), stderr);
+    if (!args->quiet) std::fputs(observability::format_summary(report).c_str(), stderr);
     if (!report.ok) {
       std::fprintf(stderr, "flowctl: error: stage '%s' failed: %s\n", report.failed_stage.c_str(), report.error.c_str());
       g.exit_code = kExitRuntime;

@@ -5,7 +5,7 @@
 
 #include "flowctl/commands.hpp"
 #include "flowctl/describe.hpp"
-#include "loader/plugin_loader.hpp"
+#include "host/plugin_loader.hpp"
 
 namespace flow::cli {
 

@@ -6,7 +6,7 @@
 
 #include "flow/conformance/conformance.hpp"
 #include "flowctl/commands.hpp"
-#include "loader/plugin_loader.hpp"
+#include "host/plugin_loader.hpp"
 
 namespace flow::cli {
 

@@ -10,8 +10,13 @@ namespace flow::runtime {
 // operators need to see, a few milliseconds of backpressure is normal operation.
 static constexpr auto kBlockedLogAfter = std::chrono::seconds(1);
 
-Channel::Channel(std::string name, std::size_t max_batches, uint64_t max_bytes, int writers, LogHook log)
-    : name_(std::move(name)), max_batches_(max_batches), max_bytes_(max_bytes), log_(std::move(log)), writers_(writers) {
+Channel::Channel(std::string name, std::size_t max_batches, uint64_t max_bytes, int writers, LogHook log, Clock& clock)
+    : name_(std::move(name)),
+      max_batches_(max_batches),
+      max_bytes_(max_bytes),
+      log_(std::move(log)),
+      clock_(clock),
+      writers_(writers) {
   if (max_batches_ == 0) throw std::invalid_argument("channel '" + name_ + "': max_batches must be at least 1");
   if (max_bytes_ == 0) throw std::invalid_argument("channel '" + name_ + "': max_bytes must be at least 1");
   if (writers_ <= 0) throw std::invalid_argument("channel '" + name_ + "': needs at least one writer");
@@ -38,6 +43,7 @@ bool Channel::push(Batch&& batch) {
   std::unique_lock lock(mu_);
   if (!cancelled_ && !has_room(bytes)) {
     const auto start = std::chrono::steady_clock::now();
+    stats_.blocked_writers += 1;
     while (!cancelled_ && !has_room(bytes)) {
       if (not_full_.wait_for(lock, kBlockedLogAfter) == std::cv_status::timeout && !blocked_logged_ && log_ &&
           !cancelled_ && !has_room(bytes)) {
@@ -46,6 +52,7 @@ bool Channel::push(Batch&& batch) {
                          queue_.size(), bytes_));
       }
     }
+    stats_.blocked_writers -= 1;
     const auto waited = std::chrono::steady_clock::now() - start;
     stats_.blocked_ns += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
     if (blocked_logged_ && log_) {
@@ -71,6 +78,12 @@ bool Channel::try_push(Batch& batch) {
   return true;
 }
 
+Channel::Room Channel::room() const {
+  std::lock_guard lock(mu_);
+  if (cancelled_) return Room::Cancelled;
+  return queue_.empty() || (queue_.size() < max_batches_ && bytes_ < max_bytes_) ? Room::Free : Room::Full;
+}
+
 bool Channel::wait_writable(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   // Room for a batch of unknown size: one slot and some byte budget left.
@@ -83,6 +96,19 @@ Channel::Pop Channel::pop(Batch& out, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   auto ready = [&] { return cancelled_ || !queue_.empty() || writers_ == 0; };
   if (!not_empty_.wait_for(lock, timeout, ready)) return Pop::Timeout;
+  return take(out, lock);
+}
+
+Channel::Pop Channel::pop_until(Batch& out, Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  while (!cancelled_ && queue_.empty() && writers_ > 0) {
+    if (clock_.now() >= deadline) return Pop::Timeout;
+    clock_.wait_until(lock, not_empty_, deadline);
+  }
+  return take(out, lock);
+}
+
+Channel::Pop Channel::take(Batch& out, std::unique_lock<std::mutex>& lock) {
   if (cancelled_) return Pop::Cancelled;
   if (queue_.empty()) return Pop::End;
   out = std::move(queue_.front().first);
@@ -99,6 +125,16 @@ void Channel::writer_done() {
     if (writers_ > 0) --writers_;
   }
   not_empty_.notify_all();
+}
+
+void Channel::set_max_batches(std::size_t max_batches) {
+  if (max_batches == 0) throw std::invalid_argument("channel '" + name_ + "': max_batches must be at least 1");
+  {
+    std::lock_guard lock(mu_);
+    max_batches_ = max_batches;
+    stats_.max_batches = max_batches;
+  }
+  not_full_.notify_all();
 }
 
 void Channel::cancel() {

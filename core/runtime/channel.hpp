@@ -12,6 +12,7 @@
 #include <string>
 
 #include "flow/batch.hpp"
+#include "runtime/clock.hpp"
 
 namespace flow::runtime {
 
@@ -23,6 +24,7 @@ struct ChannelStats {
   uint64_t batches_in = 0;
   uint64_t records_in = 0;
   uint64_t blocked_ns = 0;  // total time writers spent waiting for room
+  std::size_t blocked_writers = 0;  // writers waiting for room now
   std::size_t peak_depth = 0;
   uint64_t peak_bytes = 0;
 };
@@ -33,20 +35,30 @@ class Channel {
   using LogHook = std::function<void(const std::string&)>;
 
   // Throws std::invalid_argument for a zero limit or no writers.
-  Channel(std::string name, std::size_t max_batches, uint64_t max_bytes, int writers, LogHook log = {});
+  // `clock` times pop_until(); a ManualClock in tests.
+  Channel(std::string name, std::size_t max_batches, uint64_t max_bytes, int writers, LogHook log = {},
+          Clock& clock = system_clock());
 
   // Blocks while full. False when the channel was cancelled (the batch is dropped).
   // A batch larger than max_bytes is admitted alone into an empty channel, so it cannot wedge.
   bool push(Batch&& batch);
   // Never blocks: false when full or cancelled, leaving `batch` untouched.
   bool try_push(Batch& batch);
+  // Whether a batch of unknown size would be admitted now.
+  enum class Room { Free, Full, Cancelled };
+  Room room() const;
   // Waits up to `timeout` for room; true when a push would not block.
   bool wait_writable(std::chrono::milliseconds timeout);
 
   Pop pop(Batch& out, std::chrono::milliseconds timeout);
+  // Waits until an item, the end, a cancel, or `deadline` by the channel's clock (Clock::never()).
+  Pop pop_until(Batch& out, Clock::time_point deadline);
 
   void writer_done();
   void cancel();
+  // Changes the batch limit, waking blocked writers when it grows (the test harness's
+  // downstream: bounded while a test holds batches back, unbounded once it drains).
+  void set_max_batches(std::size_t max_batches);
 
   const std::string& name() const { return name_; }
   ChannelStats stats() const;
@@ -54,11 +66,13 @@ class Channel {
  private:
   bool has_room(uint64_t bytes) const;
   void admit(Batch&& batch, uint64_t bytes);
+  Pop take(Batch& out, std::unique_lock<std::mutex>& lock);
 
   const std::string name_;
-  const std::size_t max_batches_;
+  std::size_t max_batches_;
   const uint64_t max_bytes_;
   LogHook log_;
+  Clock& clock_;
 
   mutable std::mutex mu_;
   std::condition_variable not_full_;

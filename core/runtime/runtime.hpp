@@ -1,5 +1,8 @@
-// Runs a checked pipeline: one thread per stage, a bounded channel in front of every stage that
-// has inputs, and the lifecycle open -> run -> stop -> drain -> finish -> close, once per cycle.
+// The supervisor: runs a checked pipeline, cycle after cycle. Per cycle it plans the graph
+// (graph.hpp), makes a driver per stage (driver.hpp) and a bounded channel in front of every
+// stage with inputs, starts a thread per stage, and applies the stop policy: duration reached,
+// request_stop() (SIGINT/SIGTERM), abort() (a second signal), a failed stage. It sleeps until
+// one of those events; it never polls. Time comes from an injectable Clock.
 #pragma once
 
 #include <functional>
@@ -8,8 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "loader/plugin_loader.hpp"
+#include "host/plugin_loader.hpp"
 #include "runtime/channel.hpp"
+#include "runtime/clock.hpp"
 #include "spec/pipeline_spec.hpp"
 
 namespace flow::runtime {
@@ -44,9 +48,8 @@ struct Snapshot {
 };
 
 struct RunOptions {
-  bool status_line = false;           // live one-line status on stderr (a terminal)
-  std::function<int()> signal_count;  // SIGINT/SIGTERM seen so far; 1 = drain, 2 = abort
-  std::string run_id;                 // generated when empty
+  std::string run_id;             // generated when empty
+  Clock* clock = &system_clock();  // a ManualClock in tests
 };
 
 class Runtime {
@@ -58,13 +61,16 @@ class Runtime {
 
   RunReport run();
   Snapshot snapshot() const;
+  // From any thread (flowctl's signal thread): stop the sources and drain (first signal), or
+  // abort without draining (second signal).
+  void request_stop();
+  void abort();
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-std::string format_summary(const RunReport& report);
 std::string make_run_id();
 
 }  // namespace flow::runtime

@@ -231,7 +231,12 @@ std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec
       std::vector<std::string> known;
       for (const auto& p : registry.discover()) known.push_back(p->info().name);
       std::string msg = e.what();
-      if (msg.starts_with("unknown plugin")) msg = fmt::format("unknown plugin '{}'{}", s.plugin, did_you_mean(s.plugin, known));
+      if (msg.starts_with("unknown plugin")) {
+        std::string dirs;
+        for (const auto& d : registry.search_path()) dirs += (dirs.empty() ? "" : ", ") + d.string();
+        msg = fmt::format("unknown plugin '{}'{} (looked for libflow-{}.so in {}; add a folder with --plugin-path DIR or FLOW_PLUGIN_PATH)",
+                          s.plugin, did_you_mean(s.plugin, known), s.plugin, dirs);
+      }
       errors.push_back({s.plugin_where, fmt::format("stage '{}': {}", s.id, msg)});
       continue;
     }

@@ -10,7 +10,7 @@
 
 #include "flow/options.hpp"
 #include "flow/value.hpp"
-#include "loader/plugin_loader.hpp"
+#include "host/plugin_loader.hpp"
 
 namespace flow::spec {
 

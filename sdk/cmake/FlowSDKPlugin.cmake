@@ -1,5 +1,7 @@
-# flow_add_plugin() for plugins built outside the Flow tree, against an installed SDK
-# (find_package(FlowSDK) includes this file; inside the tree sdk/cmake/FlowPlugin.cmake is used).
+# flow_add_plugin(): the one definition, for plugins built against an installed SDK
+# (find_package(FlowSDK) includes this file) and for the built-in plugins (the tree's
+# sdk/cmake/FlowPlugin.cmake sets a few variables and a flow_plugin_extras() hook, then includes
+# this file).
 #
 # flow_add_plugin(<name> SOURCES <src>... [TESTS <test-src>...] [LIBS <target>...])
 #
@@ -9,7 +11,7 @@
 #   FLOW_PLUGIN_FILE  the built plugin library (for FLOW_CONFORMANCE_TESTS)
 #   FLOW_PLUGIN_DIR   the directory it is in (for flowctl --plugin-path)
 #   FLOW_FLOWCTL      the installed flowctl
-#   FLOW_SOURCE_DIR   the plugin project's source directory
+#   FLOW_SOURCE_DIR   the plugin project's source directory (FLOW_PROJECT_SOURCE_DIR)
 include_guard(GLOBAL)
 include(GNUInstallDirs)
 
@@ -18,6 +20,9 @@ if(NOT DEFINED FLOW_PLUGIN_OUTPUT_DIR)
 endif()
 if(NOT DEFINED FLOW_PLUGIN_INSTALL_DIR)
   set(FLOW_PLUGIN_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/flow/plugins)
+endif()
+if(NOT DEFINED FLOW_PROJECT_SOURCE_DIR)
+  set(FLOW_PROJECT_SOURCE_DIR ${CMAKE_SOURCE_DIR})
 endif()
 
 function(flow_add_plugin name)
@@ -41,20 +46,24 @@ function(flow_add_plugin name)
     LIBRARY_OUTPUT_DIRECTORY ${FLOW_PLUGIN_OUTPUT_DIR})
   install(TARGETS flow-${name} LIBRARY DESTINATION ${FLOW_PLUGIN_INSTALL_DIR})
 
-  if(ARG_TESTS)
+  if(ARG_TESTS AND (NOT DEFINED FLOW_BUILD_TESTS OR FLOW_BUILD_TESTS))
     if(NOT TARGET GTest::gtest_main)
       find_package(GTest REQUIRED)
     endif()
     include(GoogleTest)
     add_executable(${name}_test ${ARG_TESTS})
-    target_link_libraries(${name}_test PRIVATE ${obj} flow::conformance GTest::gtest GTest::gtest_main)
+    target_link_libraries(${name}_test PRIVATE ${obj} flow::testing flow::conformance GTest::gtest GTest::gtest_main)
     target_compile_options(${name}_test PRIVATE -Wall -Wextra -Wpedantic -Wno-restrict)
     target_compile_definitions(${name}_test PRIVATE
       FLOW_PLUGIN_FILE="$<TARGET_FILE:flow-${name}>"
       FLOW_PLUGIN_DIR="${FLOW_PLUGIN_OUTPUT_DIR}"
       FLOW_FLOWCTL="${FlowSDK_FLOWCTL}"
-      FLOW_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
+      FLOW_SOURCE_DIR="${FLOW_PROJECT_SOURCE_DIR}")
     add_dependencies(${name}_test flow-${name})
     gtest_discover_tests(${name}_test DISCOVERY_TIMEOUT 60 PROPERTIES LABELS plugin)
+  endif()
+  # The Flow tree adds its warnings-as-errors, test support and README drift check here.
+  if(COMMAND flow_plugin_extras)
+    flow_plugin_extras(${name} "${ARG_TESTS}")
   endif()
 endfunction()

@@ -1,10 +1,13 @@
 #include "flow/testing/harness.hpp"
 
-#include <atomic>
 #include <future>
 #include <stdexcept>
+#include <thread>
 
-#include "config/yaml_value.hpp"
+#include "host/yaml_value.hpp"
+#include "runtime/channel.hpp"
+#include "runtime/clock.hpp"
+#include "runtime/driver.hpp"
 
 namespace flow::testing {
 
@@ -50,113 +53,75 @@ std::size_t AckLog::acked_groups() const {
   return state_->groups_acked;
 }
 
-class StageHarness::Ctx : public Context, public Logger {
- public:
-  std::string id = "stage-under-test", pipeline = "harness", run = "harness-run";
-  int cycle_ = 0;
-  std::stop_source stop;
+namespace {
+constexpr std::size_t kUnbounded = SIZE_MAX / 2;
+}
+
+struct StageHarness::Impl {
+  explicit Impl(const PluginDescriptor& d) : descriptor(d) {
+    runtime::DriverEnv env;
+    env.pipeline = "harness";
+    env.run_id = "harness-run";
+    env.cycle = [this] { return cycle.load(); };
+    env.shared = &shared;
+    env.clock = &clock;
+    env.log = [this](LogLevel, std::string_view, std::string_view message) {
+      std::lock_guard lock(mu);
+      lines.emplace_back(message);
+    };
+    env.fail = [this](const std::string&, const std::string& message) {
+      std::lock_guard lock(mu);
+      failure = message;
+    };
+    driver = std::make_unique<runtime::StageDriver>(env, kStageId, d.info, nullptr, counters);
+    auto make = [&](const std::string& name) {
+      outputs[name] = std::make_unique<runtime::Channel>("harness:" + (name.empty() ? std::string("main") : name),
+                                                         kUnbounded, UINT64_MAX, 1, nullptr, clock);
+    };
+    if (d.info.main_output) make("");
+    for (const auto& o : d.info.extra_outputs) make(o);
+  }
+
+  // Moves what the stage emitted on `name` from its channel into `collected`.
+  std::vector<Batch>& collect(const std::string& name) {
+    auto& v = collected[name];
+    auto it = outputs.find(name);
+    if (it == outputs.end()) return v;
+    Batch b;
+    while (it->second->pop(b, std::chrono::milliseconds(0)) == runtime::Channel::Pop::Item) v.push_back(std::move(b));
+    return v;
+  }
+
+  void set_bound(std::size_t batches) {
+    for (auto& [name, ch] : outputs) ch->set_max_batches(batches);
+  }
+
+  const PluginDescriptor& descriptor;
+  Value config;
+  runtime::ManualClock clock;
+  runtime::SharedResources shared;
+  runtime::StageCounters counters;
+  std::atomic<int> cycle{0};
+  std::unique_ptr<runtime::StageDriver> driver;
+  std::map<std::string, std::unique_ptr<runtime::Channel>> outputs;  // every declared output
+  std::map<std::string, std::vector<Batch>> collected;
+  std::size_t capacity = kUnbounded;
+  bool connected = true;
+  bool opened = false, closed = false;
   mutable std::mutex mu;
-  std::map<std::string, std::unique_ptr<Counter>> counters;
   std::vector<std::string> lines;
-  std::chrono::system_clock::time_point clock{std::chrono::sys_days{std::chrono::year{2025} / 6 / 15} + std::chrono::hours(9)};
-  std::map<std::string, std::shared_ptr<void>> shared;
-
-  const std::string& stage_id() const override { return id; }
-  const std::string& pipeline_name() const override { return pipeline; }
-  const std::string& run_id() const override { return run; }
-  int cycle() const override { return cycle_; }
-  Logger& log() override { return *this; }
-  void log(LogLevel, std::string_view m) override {
-    std::lock_guard lock(mu);
-    lines.emplace_back(m);
-  }
-  static std::string key(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels) {
-    std::string k = name;
-    if (!labels.empty()) {
-      k += "{";
-      for (std::size_t i = 0; i < labels.size(); ++i) k += (i ? "," : "") + labels[i].first + "=\"" + labels[i].second + "\"";
-      k += "}";
-    }
-    return k;
-  }
-  Counter& counter(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels) override {
-    std::lock_guard lock(mu);
-    auto& c = counters[key(name, labels)];
-    if (!c) c = std::make_unique<Counter>();
-    return *c;
-  }
-  std::stop_token stop_token() const override { return stop.get_token(); }
-  std::chrono::system_clock::time_point now() const override {
-    std::lock_guard lock(mu);
-    return clock;
-  }
-  std::shared_ptr<void> shared_resource(const std::string& k, const std::function<std::shared_ptr<void>()>& make) override {
-    std::lock_guard lock(mu);
-    auto& o = shared[k];
-    if (!o) o = make();
-    return o;
-  }
-};
-
-class StageHarness::Out : public Emitter {
- public:
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  std::map<std::string, std::vector<Batch>> outputs;
-  std::vector<std::string> declared;
-  std::size_t capacity = SIZE_MAX;
-  std::atomic<std::size_t> emitted{0};
-  bool connected_ = true;
-  const std::stop_source* stop = nullptr;
-
-  void check(std::string_view output) const {
-    for (const auto& d : declared)
-      if (d == output) return;
-    throw std::logic_error("emitted to undeclared output '" + std::string(output) + "'");
-  }
-  bool emit(Batch batch, std::string_view output) override {
-    check(output);
-    std::unique_lock lock(mu);
-    auto& v = outputs[std::string(output)];
-    while (v.size() >= capacity) {
-      if (stop->stop_requested()) return false;
-      cv.wait_for(lock, std::chrono::milliseconds(20));
-    }
-    v.push_back(std::move(batch));
-    emitted.fetch_add(1);
-    cv.notify_all();
-    return true;
-  }
-  bool try_emit(Batch& batch, std::string_view output) override {
-    check(output);
-    std::unique_lock lock(mu);
-    auto& v = outputs[std::string(output)];
-    if (v.size() >= capacity) return false;
-    v.push_back(std::move(batch));
-    emitted.fetch_add(1);
-    cv.notify_all();
-    return true;
-  }
-  bool wait_writable(std::chrono::milliseconds timeout, std::string_view output) override {
-    check(output);
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, timeout, [&] { return outputs[std::string(output)].size() < capacity; });
-  }
-  bool connected(std::string_view) const override { return connected_; }
+  std::string failure;
 };
 
 StageHarness::StageHarness(const PluginDescriptor& descriptor, const std::string& yaml_config)
     : StageHarness(descriptor, yaml_config.empty() ? Value() : yaml(yaml_config)) {}
 
-StageHarness::StageHarness(const PluginDescriptor& descriptor, Value config)
-    : descriptor_(descriptor), config_(std::move(config)), ctx_(std::make_unique<Ctx>()), out_(std::make_unique<Out>()) {
-  if (descriptor_.info.main_output) out_->declared.push_back("");
-  for (const auto& o : descriptor_.info.extra_outputs) out_->declared.push_back(o);
-  out_->stop = &ctx_->stop;
+StageHarness::StageHarness(const PluginDescriptor& descriptor, Value config) : impl_(std::make_unique<Impl>(descriptor)) {
+  impl_->config = std::move(config);
 }
 
 StageHarness::~StageHarness() {
-  if (opened_ && !closed_) {
+  if (impl_ && impl_->opened && !impl_->closed) {
     try {
       close();
     } catch (...) {
@@ -164,119 +129,110 @@ StageHarness::~StageHarness() {
   }
 }
 
-std::vector<ConfigError> StageHarness::check() const { return descriptor_.check(config_); }
+const PluginDescriptor& StageHarness::descriptor() const { return impl_->descriptor; }
+std::vector<ConfigError> StageHarness::check() const { return impl_->descriptor.check(impl_->config); }
 
 void StageHarness::open() {
+  std::unique_ptr<Stage> stage;
   try {
-    stage_ = descriptor_.create(config_);
+    stage = impl_->descriptor.create(impl_->config);
   } catch (const ConfigException& e) {
     throw std::runtime_error(e.where().str() + ": " + e.what());
   }
-  opened_ = true;
-  stage_->open(*ctx_);
+  impl_->driver->set_stage(std::move(stage));
+  if (impl_->connected)
+    for (auto& [name, ch] : impl_->outputs) impl_->driver->connect(name, ch.get());
+  impl_->opened = true;
+  impl_->driver->open();
 }
 
-static Processor& as_processor(Stage* s) {
-  auto* p = dynamic_cast<Processor*>(s);
-  if (!p) throw std::logic_error("StageHarness: the stage is not a processor (transform or sink), or not open");
-  return *p;
+static runtime::StageDriver& processor(runtime::StageDriver& d) {
+  if (!d.has_stage() || d.is_source())
+    throw std::logic_error("StageHarness: the stage is not a processor (transform or sink), or not open");
+  return d;
 }
 
-void StageHarness::push(Batch batch) { as_processor(stage_.get()).process(std::move(batch), *out_); }
-void StageHarness::tick() { as_processor(stage_.get()).on_timer(*out_); }
+void StageHarness::push(Batch batch) { processor(*impl_->driver).deliver(std::move(batch)); }
+void StageHarness::tick() { processor(*impl_->driver).timer(); }
 void StageHarness::advance(Duration d) {
-  auto& p = as_processor(stage_.get());
-  const auto interval = p.timer_interval();
+  auto& p = processor(*impl_->driver);
+  const auto interval = static_cast<Processor&>(p.stage()).timer_interval();
   if (interval.count() <= 0) {
-    std::lock_guard lock(ctx_->mu);
-    ctx_->clock += d;
+    impl_->clock.advance(d);
     return;
   }
   Duration left = d;
   while (left.count() > 0) {
     const Duration step = std::min(left, std::chrono::duration_cast<Duration>(interval));
-    {
-      std::lock_guard lock(ctx_->mu);
-      ctx_->clock += step;
-    }
+    impl_->clock.advance(step);
     left -= step;
-    p.on_timer(*out_);
+    p.timer();
   }
 }
-void StageHarness::finish() { as_processor(stage_.get()).finish(*out_); }
+void StageHarness::finish() { processor(*impl_->driver).finish(); }
 
 void StageHarness::run_source(std::size_t max_batches, Duration timeout) {
-  auto* src = dynamic_cast<Source*>(stage_.get());
-  if (!src) throw std::logic_error("StageHarness: the stage is not a source, or not open");
+  auto& d = *impl_->driver;
+  if (!d.has_stage() || !d.is_source()) throw std::logic_error("StageHarness: the stage is not a source, or not open");
   auto done = std::make_shared<std::promise<void>>();
   auto fut = done->get_future();
-  std::thread t([src, this, done] {
-    try {
-      src->run(*ctx_, *out_);
-      done->set_value();
-    } catch (...) {
-      done->set_exception(std::current_exception());
-    }
+  std::thread t([&d, done] {
+    d.run();  // what run() throws goes to the env's fail()
+    done->set_value();
   });
   while (fut.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
-    if (out_->emitted.load() >= max_batches) break;
+    if (impl_->counters.batches_out.load() >= max_batches) break;
   }
   if (fut.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
-    ctx_->stop.request_stop();
-    out_->cv.notify_all();
+    request_stop();
     if (fut.wait_for(timeout) != std::future_status::ready) {
       t.detach();  // a stage that ignores stop: report it rather than hang the test
+      (void)impl_.release();  // still used by the stuck thread
       throw std::runtime_error("source did not return within the timeout after stop was requested");
     }
   }
   t.join();
-  fut.get();
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->failure.empty()) throw std::runtime_error(impl_->failure);
 }
 
 void StageHarness::close() {
-  closed_ = true;
-  if (stage_) stage_->close();
+  impl_->closed = true;
+  impl_->driver->close();
 }
 
-std::vector<Batch>& StageHarness::output(const std::string& name) {
-  std::lock_guard lock(out_->mu);
-  return out_->outputs[name];
-}
+std::vector<Batch>& StageHarness::output(const std::string& name) { return impl_->collect(name); }
 std::size_t StageHarness::output_rows(const std::string& name) {
-  std::lock_guard lock(out_->mu);
   std::size_t n = 0;
-  for (const auto& b : out_->outputs[name]) n += b.num_rows();
+  for (const auto& b : impl_->collect(name)) n += b.num_rows();
   return n;
 }
-void StageHarness::set_capacity(std::size_t batches) { out_->capacity = batches; }
+void StageHarness::set_capacity(std::size_t batches) {
+  impl_->capacity = batches;
+  if (!impl_->driver->stop_requested()) impl_->set_bound(batches);
+}
 std::vector<Batch> StageHarness::drain(const std::string& name) {
-  std::lock_guard lock(out_->mu);
-  auto v = std::move(out_->outputs[name]);
-  out_->outputs[name].clear();
-  out_->cv.notify_all();
+  auto v = std::move(impl_->collect(name));
+  impl_->collected[name].clear();
   return v;
 }
 uint64_t StageHarness::counter(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels) const {
-  std::lock_guard lock(ctx_->mu);
-  auto it = ctx_->counters.find(Ctx::key(name, labels));
-  return it == ctx_->counters.end() ? 0 : it->second->value();
+  return impl_->counters.get(runtime::counter_key(name, labels)).value();
 }
 std::vector<std::string> StageHarness::logs() const {
-  std::lock_guard lock(ctx_->mu);
-  return ctx_->lines;
+  std::lock_guard lock(impl_->mu);
+  return impl_->lines;
 }
-std::chrono::system_clock::time_point StageHarness::now() const { return ctx_->now(); }
-void StageHarness::set_now(std::chrono::system_clock::time_point t) {
-  std::lock_guard lock(ctx_->mu);
-  ctx_->clock = t;
-}
+std::chrono::system_clock::time_point StageHarness::now() const { return impl_->clock.wall(); }
+void StageHarness::set_now(std::chrono::system_clock::time_point t) { impl_->clock.set_wall(t); }
 void StageHarness::request_stop() {
-  ctx_->stop.request_stop();
-  out_->cv.notify_all();
+  impl_->driver->request_stop();
+  impl_->set_bound(kUnbounded);  // a stopping pipeline drains: what the stage still emits arrives
 }
-void StageHarness::set_cycle(int cycle) { ctx_->cycle_ = cycle; }
-void StageHarness::set_outputs_connected(bool c) { out_->connected_ = c; }
-Context& StageHarness::context() { return *ctx_; }
-Emitter& StageHarness::emitter() { return *out_; }
+void StageHarness::set_cycle(int cycle) { impl_->cycle = cycle; }
+void StageHarness::set_outputs_connected(bool c) { impl_->connected = c; }
+Stage& StageHarness::stage() { return impl_->driver->stage(); }
+Context& StageHarness::context() { return impl_->driver->context(); }
+Emitter& StageHarness::emitter() { return impl_->driver->emitter(); }
 
 }  // namespace flow::testing

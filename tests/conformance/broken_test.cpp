@@ -2,6 +2,8 @@
 // the checks it violates, with the closing "N passed, M failed" line and exit code 1; the
 // well-behaved reference passes everything with exit code 0. Runs the real flowctl process.
 #include <gtest/gtest.h>
+
+#include "flow/plugin.hpp"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,8 +89,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(TestPluginCommand, ReportsWhatTheFailureSaw) {
   const FlowctlRun abi = run_flowctl("test-plugin " + lib("wrong-abi"));
-  EXPECT_NE(abi.out.find("FAIL load.abi: expected ABI 1"), std::string::npos) << abi.out;
-  EXPECT_NE(abi.out.find("saw ABI 42"), std::string::npos) << abi.out;
+  EXPECT_NE(abi.out.find("FAIL load.abi: expected ABI " + std::to_string(flow::kAbiVersion)), std::string::npos) << abi.out;
+  EXPECT_NE(abi.out.find("built for Flow plugin ABI " + std::to_string(flow::kAbiVersion + 41)), std::string::npos) << abi.out;
   const FlowctlRun crash = run_flowctl("test-plugin " + lib("crash-on-bad-bytes") + " --filter random");
   // A segfault: signal 11, or 6 when AddressSanitizer catches it first and aborts.
   EXPECT_TRUE(crash.out.find("died from signal 11 (Segmentation fault)") != std::string::npos ||

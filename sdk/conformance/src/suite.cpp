@@ -5,7 +5,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/dll/shared_library.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -22,7 +21,7 @@
 #include "flow/flow.hpp"
 #include "flow/testing/harness.hpp"
 #include "inputs.hpp"
-#include "loader/plugin_loader.hpp"
+#include "host/plugin_loader.hpp"
 
 namespace flow::conformance {
 namespace {
@@ -859,49 +858,26 @@ struct Suite::Impl {
     load_tried = true;
     entry = pass("load.entry-point");
     abi = pass("load.abi");
-    const std::string& path = options.library;
+    // The loader's own handshake; each failed step is its own check.
     const std::string entry_expected = "a shared library exporting flow_plugin_abi and flow_plugin_descriptor_v1 (FLOW_PLUGIN)";
-    if (!fs::exists(path)) {
-      entry = fail("load.entry-point", entry_expected, path + ": no such file");
-      abi = skip("load.abi", "needs load.entry-point to pass");
-      return;
-    }
-    {
-      boost::dll::shared_library lib;
-      try {
-        lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
-      } catch (const std::exception& e) {
-        entry = fail("load.entry-point", entry_expected, path + ": cannot load: " + e.what());
-        abi = skip("load.abi", "needs load.entry-point to pass");
-        return;
-      }
-      std::string missing;
-      for (const char* sym : {"flow_plugin_abi", "flow_plugin_descriptor_v1"})
-        if (!lib.has(sym)) missing += std::string(missing.empty() ? "" : " and ") + sym;
-      if (!missing.empty()) {
-        entry = fail("load.entry-point", entry_expected, path + ": no " + missing);
-        abi = skip("load.abi", "needs load.entry-point to pass");
-        return;
-      }
-      const std::string abi_expected = "ABI " + std::to_string(kAbiVersion) + " built with " + kToolchainTag;
-      const AbiStamp* stamp = nullptr;
-      auto o = guarded([&] { stamp = lib.get_alias<const AbiStamp*()>("flow_plugin_abi")(); });
-      if (!o.ok || !stamp) {
-        abi = fail("load.abi", abi_expected, o.ok ? "a null ABI stamp" : "reading the stamp failed: " + o.message);
-        return;
-      }
-      if (stamp->abi_version != kAbiVersion || !stamp->toolchain || std::strcmp(stamp->toolchain, kToolchainTag) != 0) {
-        abi = fail("load.abi", abi_expected,
-                   "ABI " + std::to_string(stamp->abi_version) + " built with " + (stamp->toolchain ? stamp->toolchain : "?"));
-        return;
-      }
-      abi.saw = "ABI " + std::to_string(stamp->abi_version);
-    }
+    const std::string abi_expected = "ABI " + std::to_string(kAbiVersion) + " built with " + kToolchainTag;
     try {
-      plugin = loader::load_plugin_file(path);
+      plugin = loader::load_plugin_file(options.library);
       entry.saw = plugin->info().name;
-    } catch (const std::exception& e) {
-      entry = fail("load.entry-point", entry_expected + " whose descriptor builds", e.what());
+      abi.saw = "ABI " + std::to_string(kAbiVersion);
+    } catch (const loader::LoadError& e) {
+      switch (e.step()) {
+        case loader::LoadStep::EntryPoint:
+          entry = fail("load.entry-point", entry_expected, e.what());
+          abi = skip("load.abi", "needs load.entry-point to pass");
+          break;
+        case loader::LoadStep::Abi:
+          abi = fail("load.abi", abi_expected, e.what());
+          break;
+        case loader::LoadStep::Descriptor:
+          entry = fail("load.entry-point", entry_expected + " whose descriptor builds", e.what());
+          break;
+      }
     }
   }
 

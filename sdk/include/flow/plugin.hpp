@@ -33,7 +33,8 @@
 namespace flow {
 
 // Bumped on any change of the SDK's classes or of this descriptor.
-inline constexpr uint32_t kAbiVersion = 1;
+// 2: Emitter::try_emit returns TryEmit; descriptors may declare input columns and output schema.
+inline constexpr uint32_t kAbiVersion = 2;
 
 #define FLOW_STRINGIFY2(x) #x
 #define FLOW_STRINGIFY(x) FLOW_STRINGIFY2(x)

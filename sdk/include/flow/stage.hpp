@@ -75,17 +75,37 @@ class Context {
   }
 };
 
+// What try_emit() did with the batch.
+enum class EmitStatus {
+  Sent,    // the batch went downstream
+  Full,    // no room now; the batch is left untouched, try again later
+  Closed,  // the pipeline is aborting; the batch is left untouched and should be dropped
+};
+struct TryEmit {
+  EmitStatus status;
+  explicit operator bool() const { return status == EmitStatus::Sent; }
+};
+
 // Sends batches downstream. Outputs are named: "" is the main output, others are declared by
 // the plugin (json-validator's "invalid") and addressed in YAML as "<stage>.<output>".
+//
+// The contract, the same under `flowctl run` and flow::testing::StageHarness (which drives a
+// stage through the runtime's own driver and channels):
+// - emit() blocks while the output's channel is full (backpressure) and returns true once the
+//   batch is queued downstream.
+// - A stop request (duration reached, SIGINT, the test's request_stop()) does NOT make emit()
+//   fail: the pipeline drains, so what a stage emits while stopping still arrives. A source
+//   checks ctx.stop_requested() between batches and returns from run().
+// - emit() returns false only when the pipeline is aborting (a second signal, or a stage
+//   failed downstream): the batch is dropped and its positions are never acknowledged, so
+//   they are delivered again after a restart. The stage should return promptly.
+// - Emitting to an output nobody consumes acknowledges the batch's positions and drops it.
 class Emitter {
  public:
   virtual ~Emitter() = default;
-  // Blocks while the output's channel is full. Returns false when the pipeline is aborting (the
-  // batch is dropped, its positions forgotten); the stage should then return promptly.
-  // Emitting to an output nobody consumes drops the batch after acknowledging its positions.
   virtual bool emit(Batch batch, std::string_view output = {}) = 0;
-  // Never blocks: returns false and leaves `batch` untouched when the channel is full.
-  virtual bool try_emit(Batch& batch, std::string_view output = {}) = 0;
+  // Never blocks: Sent, or Full / Closed leaving `batch` untouched.
+  virtual TryEmit try_emit(Batch& batch, std::string_view output = {}) = 0;
   // Waits up to `timeout` for room on the output; true when there is room.
   virtual bool wait_writable(std::chrono::milliseconds timeout, std::string_view output = {}) = 0;
   // Whether some stage consumes this output.
@@ -111,7 +131,7 @@ class Source : public Stage {
 class Processor : public Stage {
  public:
   virtual void process(Batch batch, Emitter& out) = 0;
-  // Called about every timer_interval() (if non-zero) while running, and whenever input is idle.
+  // Called about every timer_interval() (if non-zero) while running, between batches.
   virtual std::chrono::milliseconds timer_interval() const { return std::chrono::milliseconds(0); }
   virtual void on_timer(Emitter& out) { (void)out; }
   // End of input: flush, make output durable, acknowledge, emit what remains.

@@ -1,14 +1,19 @@
 // StageHarness: one stage, no pipeline. Push batches in, read what it emitted, move a fake clock,
 // count acknowledgements (after GStreamer's GstHarness). Links flow::testing.
+//
+// The stage runs through the runtime's own StageDriver, its Context and Emitter, and real
+// bounded channels behind each output, so it behaves as under `flowctl run` (see the Emitter
+// contract in flow/stage.hpp). The harness plays the downstream stage: it holds emitted batches
+// until the test reads them; set_capacity() bounds how many it holds (emit() then blocks, as
+// under backpressure) until drain() or request_stop(), after which it accepts everything, as a
+// draining pipeline does. The stage's id is "stage-under-test" (kStageId).
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "flow/flow.hpp"
@@ -44,12 +49,14 @@ class AckLog {
 
 class StageHarness {
  public:
+  static constexpr const char* kStageId = "stage-under-test";
+
   // A plugin compiled into the test (its descriptor: flow_plugin_entry::descriptor()).
   StageHarness(const PluginDescriptor& descriptor, const std::string& yaml_config);
   StageHarness(const PluginDescriptor& descriptor, Value config);
   ~StageHarness();
 
-  const PluginDescriptor& descriptor() const { return descriptor_; }
+  const PluginDescriptor& descriptor() const;
   // Problems the descriptor finds in the config (what `flowctl validate` would print).
   std::vector<ConfigError> check() const;
 
@@ -63,6 +70,7 @@ class StageHarness {
   // Sources: run() on a thread until it returns, or until `max_batches` batches were emitted
   // (then stop is requested and run() must return). Throws if run() is still running after
   // `timeout` past the stop request; rethrows what run() threw.
+  // Throws std::runtime_error with the message of what run() threw.
   void run_source(std::size_t max_batches = SIZE_MAX, Duration timeout = std::chrono::seconds(30));
   void close();
 
@@ -82,20 +90,13 @@ class StageHarness {
   void set_cycle(int cycle);
   void set_outputs_connected(bool connected);  // connected() answers (default true)
 
-  Stage& stage() { return *stage_; }
+  Stage& stage();
   Context& context();
   Emitter& emitter();
 
  private:
-  class Ctx;
-  class Out;
-  const PluginDescriptor& descriptor_;
-  Value config_;
-  std::unique_ptr<Stage> stage_;
-  std::unique_ptr<Ctx> ctx_;
-  std::unique_ptr<Out> out_;
-  bool opened_ = false;
-  bool closed_ = false;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace flow::testing

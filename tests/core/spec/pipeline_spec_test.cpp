@@ -4,7 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "config/yaml_value.hpp"
+#include "host/yaml_value.hpp"
 
 namespace {
 
@@ -46,7 +46,8 @@ const Case kCases[] = {
      {"p.yaml:5:5: error: unknown key 'confg' in a stage (did you mean 'config'?)"}},
     {"unknown_plugin",
      "name: x\nstages:\n  - id: s\n    plugin: test.counter-sorce\n",
-     {"p.yaml:4:13: error: stage 's': unknown plugin 'test.counter-sorce' (did you mean 'test.counter-source'?)"}},
+     {"p.yaml:4:13: error: stage 's': unknown plugin 'test.counter-sorce' (did you mean 'test.counter-source'?) (looked for "
+      "libflow-test.counter-sorce.so in " FLOW_TEST_PLUGIN_DIR "; add a folder with --plugin-path DIR or FLOW_PLUGIN_PATH)"}},
     {"unknown_option",
      "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    config:\n      cont: 5\n",
      {"p.yaml:6:7: error: stage 's': unknown option 'cont' (did you mean 'count'?)"}},

@@ -121,8 +121,7 @@ TEST(Channel, CountsWriterBlockedTime) {
   Channel ch("blocked", 1, 1 << 20, 1);
   ASSERT_TRUE(ch.push(numbers(0, 1)));
   std::thread writer([&] { ASSERT_TRUE(ch.push(numbers(1, 1))); });
-  while (ch.stats().depth == 0) std::this_thread::yield();
-  std::this_thread::sleep_for(20ms);
+  while (ch.stats().blocked_writers == 0) std::this_thread::yield();  // the writer waits for room
   Batch b;
   ASSERT_EQ(ch.pop(b, 1s), Channel::Pop::Item);
   writer.join();

@@ -1,4 +1,4 @@
-#include "config/yaml_value.hpp"
+#include "host/yaml_value.hpp"
 
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>

@@ -4,14 +4,18 @@
 
 #include <gtest/gtest.h>
 
-#include "config/yaml_value.hpp"
+#include "host/yaml_value.hpp"
+#include "runtime/clock.hpp"
+#include <thread>
 #include "support/process.hpp"
 
 namespace {
 
 using flow::test::TempDir;
 
-flow::runtime::RunReport run_yaml(const std::string& yaml, std::function<int()> signals = {}) {
+// Runs the pipeline; `during` runs on another thread while it does (to stop it, move its clock).
+flow::runtime::RunReport run_yaml(const std::string& yaml, std::function<void(flow::runtime::Runtime&)> during = {},
+                                  flow::runtime::Clock* clock = nullptr) {
   std::vector<flow::ConfigError> errors;
   auto root = flow::config::parse_yaml(yaml, "t.yaml", errors);
   auto spec = flow::spec::parse_pipeline(*root, "t.yaml", errors);
@@ -20,9 +24,13 @@ flow::runtime::RunReport run_yaml(const std::string& yaml, std::function<int()> 
   auto plugins = flow::spec::check_pipeline(*spec, registry, errors);
   if (!errors.empty()) throw std::runtime_error("bad test pipeline: " + flow::spec::format_errors(errors));
   flow::runtime::RunOptions opts;
-  opts.signal_count = std::move(signals);
+  if (clock) opts.clock = clock;
   flow::runtime::Runtime rt(std::move(*spec), plugins, opts);
-  return rt.run();
+  std::thread t;
+  if (during) t = std::thread([&] { during(rt); });
+  auto report = rt.run();
+  if (t.joinable()) t.join();
+  return report;
 }
 
 std::vector<int64_t> read_numbers(const std::filesystem::path& p) {
@@ -165,11 +173,10 @@ stages:
 
 TEST(Runtime, SignalDrainsEverythingAlreadyEmitted) {
   TempDir dir;
-  std::atomic<int> signals{0};
-  std::thread trigger([&] {
+  auto stop_when_flowing = [&](flow::runtime::Runtime& rt) {
     flow::test::eventually([&] { return std::filesystem::exists(dir / "out.txt") && std::filesystem::file_size(dir / "out.txt") > 1000; });
-    signals = 1;
-  });
+    rt.request_stop();  // what flowctl's signal thread does on SIGINT
+  };
   auto r = run_yaml(fmt_yaml(R"(
 name: t
 stages:
@@ -182,8 +189,7 @@ stages:
     config: {path: OUT}
 )",
                                  dir / "out.txt"),
-                     [&] { return signals.load(); });
-  trigger.join();
+                     stop_when_flowing);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_TRUE(r.interrupted);
   const auto nums = read_numbers(dir / "out.txt");
@@ -193,6 +199,24 @@ stages:
 
 TEST(Runtime, CyclesRunTheirDurationEachTime) {
   TempDir dir;
+  // The duration is counted on an injected clock: each cycle ends only when the test moves it
+  // past 100ms, after the cycle has delivered something.
+  flow::runtime::ManualClock clock;
+  auto advance_each_cycle = [&](flow::runtime::Runtime& rt) {
+    uint64_t seen = 0;
+    for (int cycle = 0; cycle < 3; ++cycle) {
+      flow::test::eventually([&] {
+        auto snap = rt.snapshot();
+        for (const auto& s : snap.stages)
+          if (s.id == "out" && snap.cycle == cycle && s.records_in > seen) {
+            seen = s.records_in;
+            return true;
+          }
+        return false;
+      });
+      clock.advance(std::chrono::milliseconds(100));
+    }
+  };
   auto r = run_yaml(fmt_yaml(R"(
 name: t
 run: {duration: 100ms, cycles: 3}
@@ -205,7 +229,8 @@ stages:
     input: src
     config: {path: OUT}
 )",
-                                 dir / "out.txt"));
+                                 dir / "out.txt"),
+                    advance_each_cycle, &clock);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.cycles_completed, 3);
   // Each cycle restarts the source at 0: three runs of 0..k.

@@ -1,4 +1,4 @@
-#include "loader/plugin_loader.hpp"
+#include "host/plugin_loader.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -21,6 +21,13 @@ std::vector<ConfigError> Plugin::check(const Value& config, const Location& wher
   } catch (...) {
     return {{where, fmt::format("plugin '{}' threw an unknown exception while checking its config", info().name)}};
   }
+}
+
+std::string Plugin::name_warning() const {
+  const std::string file_name = plugin_name_from_file(path_);
+  if (file_name.empty() || file_name == info().name) return {};
+  return fmt::format("{}: the file is named for plugin '{}' but its descriptor says '{}'; it is used as '{}'",
+                     path_.string(), file_name, info().name, info().name);
 }
 
 std::unique_ptr<Stage> Plugin::create(const Value& config) const {
@@ -48,36 +55,45 @@ PluginPtr load_plugin_file(const fs::path& path) {
   } catch (const std::exception& e) {
     throw LoadError(fmt::format("{}: cannot load the library: {}", file, e.what()));
   }
-  if (!lib->has("flow_plugin_abi") || !lib->has("flow_plugin_descriptor_v1"))
-    throw LoadError(fmt::format(
-        "{}: not a Flow plugin (no flow_plugin_abi/flow_plugin_descriptor_v1 symbol; did it use FLOW_PLUGIN?)",
-        file));
+  std::string missing;
+  for (const char* sym : {"flow_plugin_abi", "flow_plugin_descriptor_v1"})
+    if (!lib->has(sym)) missing += std::string(missing.empty() ? "" : " and ") + sym;
+  if (!missing.empty())
+    throw LoadError(fmt::format("{}: not a Flow plugin (no {}; did it use FLOW_PLUGIN?)", file, missing));
   const AbiStamp* stamp = nullptr;
   try {
     stamp = lib->get_alias<const AbiStamp*()>("flow_plugin_abi")();
   } catch (...) {
-    throw LoadError(fmt::format("{}: reading its ABI stamp failed", file));
+    throw LoadError(fmt::format("{}: reading its ABI stamp failed", file), LoadStep::Abi);
   }
-  if (stamp == nullptr) throw LoadError(fmt::format("{}: the ABI stamp is null", file));
+  if (stamp == nullptr) throw LoadError(fmt::format("{}: the ABI stamp is null", file), LoadStep::Abi);
   if (stamp->abi_version != kAbiVersion)
     throw LoadError(fmt::format("{}: built for Flow plugin ABI {}, but this flowctl has ABI {}; rebuild the plugin against this SDK",
-                                file, stamp->abi_version, kAbiVersion));
+                                file, stamp->abi_version, kAbiVersion),
+                    LoadStep::Abi);
   if (stamp->toolchain == nullptr || std::strcmp(stamp->toolchain, kToolchainTag) != 0)
     throw LoadError(fmt::format("{}: built with standard library '{}' ({}), but flowctl uses '{}'", file,
                                 stamp->toolchain ? stamp->toolchain : "?",
-                                stamp->compiler ? stamp->compiler : "?", kToolchainTag));
+                                stamp->compiler ? stamp->compiler : "?", kToolchainTag),
+                    LoadStep::Abi);
   const PluginDescriptor* d = nullptr;
   try {
     d = lib->get_alias<const PluginDescriptor*()>("flow_plugin_descriptor_v1")();
   } catch (const std::exception& e) {
-    throw LoadError(fmt::format("{}: building its descriptor failed: {}", file, e.what()));
+    throw LoadError(fmt::format("{}: building its descriptor failed: {}", file, e.what()), LoadStep::Descriptor);
   } catch (...) {
-    throw LoadError(fmt::format("{}: building its descriptor threw an unknown exception", file));
+    throw LoadError(fmt::format("{}: building its descriptor threw an unknown exception", file), LoadStep::Descriptor);
   }
-  if (d == nullptr) throw LoadError(fmt::format("{}: the descriptor is null", file));
-  if (d->info.name.empty()) throw LoadError(fmt::format("{}: the descriptor has no plugin name", file));
-  if (!d->create || !d->check) throw LoadError(fmt::format("{}: the descriptor has no factory", file));
+  if (d == nullptr) throw LoadError(fmt::format("{}: the descriptor is null", file), LoadStep::Descriptor);
+  if (d->info.name.empty()) throw LoadError(fmt::format("{}: the descriptor has no plugin name", file), LoadStep::Descriptor);
+  if (!d->create || !d->check) throw LoadError(fmt::format("{}: the descriptor has no factory", file), LoadStep::Descriptor);
   return std::make_shared<Plugin>(std::move(lib), d, path);
+}
+
+std::string plugin_name_from_file(const fs::path& path) {
+  const std::string f = path.filename().string();
+  if (!f.starts_with("libflow-") || !f.ends_with(".so") || f.size() <= 11) return {};
+  return f.substr(8, f.size() - 11);
 }
 
 static fs::path self_dir() {

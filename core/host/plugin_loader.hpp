@@ -26,6 +26,8 @@ class Plugin {
   const PluginDescriptor& descriptor() const { return *descriptor_; }
   const PluginInfo& info() const { return descriptor_->info; }
   const std::filesystem::path& path() const { return path_; }
+  // Non-empty when the file's name ("libflow-<name>.so") and the descriptor's name disagree.
+  std::string name_warning() const;
 
   // Calls into the plugin, turning anything it throws into a clear message.
   std::vector<ConfigError> check(const Value& config, const Location& where) const;
@@ -39,13 +41,26 @@ class Plugin {
 
 using PluginPtr = std::shared_ptr<const Plugin>;
 
+// Which step of the load handshake failed: the conformance suite reports each as its own check.
+enum class LoadStep { EntryPoint, Abi, Descriptor };
+
 class LoadError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit LoadError(const std::string& message, LoadStep step = LoadStep::EntryPoint)
+      : std::runtime_error(message), step_(step) {}
+  LoadStep step() const { return step_; }
+
+ private:
+  LoadStep step_;
 };
 
-// Loads one library file; throws LoadError naming the file and the reason.
+// Loads one library file: the file, its entry points, its ABI stamp, then its descriptor.
+// Throws LoadError naming the file, the failed step and the reason. The one handshake both
+// flowctl and the conformance suite use.
 PluginPtr load_plugin_file(const std::filesystem::path& path);
+
+// "libflow-<name>.so" -> "<name>"; empty when the file is not named that way.
+std::string plugin_name_from_file(const std::filesystem::path& path);
 
 // The search path: --plugin-path entries, then FLOW_PLUGIN_PATH (colon-separated), then the
 // directory next to the running flowctl (../lib/flow/plugins), which is both the build tree's
