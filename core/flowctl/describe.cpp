@@ -52,12 +52,45 @@ std::string outputs_text(const PluginInfo& i) {
   return o.empty() ? "none" : o;
 }
 
+// The declared wiring for the default options ("depends on its options" when those are not
+// enough, e.g. a required option).
+std::string reads_text(const PluginDescriptor& d) {
+  if (d.info.kind == StageKind::Source) return "";
+  std::vector<ColumnSpec> cols;
+  try {
+    if (d.input_columns) cols = d.input_columns(Value());
+  } catch (...) {
+    return "depends on its options";
+  }
+  if (cols.empty()) return "any columns";
+  std::string t;
+  for (const auto& c : cols)
+    t += fmt::format("{}{} {}{}", t.empty() ? "" : ", ", c.name, type_name(c.type), c.required ? "" : " (optional)");
+  return t;
+}
+
+std::string emits_text(const PluginDescriptor& d) {
+  if (!d.info.main_output) return "";
+  try {
+    auto schema = d.output_schema ? d.output_schema(Value()) : std::nullopt;
+    if (!schema) return "decided by the data";
+    std::string t;
+    for (const auto& f : schema->fields()) t += fmt::format("{}{} {}", t.empty() ? "" : ", ", f.name, type_name(f.type));
+    return t;
+  } catch (...) {
+    return "depends on its options";
+  }
+}
+
 }  // namespace
 
 std::string describe_text(const PluginDescriptor& d) {
   const auto& i = d.info;
-  std::string out = fmt::format("{} {} ({})\n  {}\n  outputs: {}\n\noptions:\n", i.name, i.version, kind_name(i.kind),
+  std::string out = fmt::format("{} {} ({})\n  {}\n  outputs: {}\n", i.name, i.version, kind_name(i.kind),
                                 i.description, outputs_text(i));
+  if (auto r = reads_text(d); !r.empty()) out += fmt::format("  reads: {}\n", r);
+  if (auto e = emits_text(d); !e.empty()) out += fmt::format("  emits (main output): {}\n", e);
+  out += "\noptions:\n";
   if (d.options.empty()) out += "  (none)\n";
   for (const auto& o : d.options) {
     out += fmt::format("  {:<20} {:<14} {}\n", o.name, option_type_name(o.type),

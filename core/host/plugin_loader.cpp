@@ -23,6 +23,22 @@ std::vector<ConfigError> Plugin::check(const Value& config, const Location& wher
   }
 }
 
+std::vector<ColumnSpec> Plugin::input_columns(const Value& config) const {
+  try {
+    return descriptor_->input_columns ? descriptor_->input_columns(config) : std::vector<ColumnSpec>{};
+  } catch (...) {
+    return {};
+  }
+}
+
+std::optional<Schema> Plugin::output_schema(const Value& config) const {
+  try {
+    return descriptor_->output_schema ? descriptor_->output_schema(config) : std::nullopt;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
 std::string Plugin::name_warning() const {
   const std::string file_name = plugin_name_from_file(path_);
   if (file_name.empty() || file_name == info().name) return {};

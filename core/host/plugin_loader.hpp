@@ -32,6 +32,10 @@ class Plugin {
   // Calls into the plugin, turning anything it throws into a clear message.
   std::vector<ConfigError> check(const Value& config, const Location& where) const;
   std::unique_ptr<Stage> create(const Value& config) const;  // throws std::runtime_error
+  // The plugin's declared wiring for a valid config; empty / nullopt when it says nothing or
+  // fails to say (a plugin's bug must not stop `validate` from reporting the rest).
+  std::vector<ColumnSpec> input_columns(const Value& config) const;
+  std::optional<Schema> output_schema(const Value& config) const;
 
  private:
   std::shared_ptr<boost::dll::shared_library> lib_;

@@ -196,12 +196,13 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
       const Value* in = st.find("input");
       const Value* ins = st.find("inputs");
       if (in && ins) errors.push_back({ins->location(), who + ": give 'input' or 'inputs', not both"});
-      if (in) parse_input(*in, s.inputs, errors);
-      if (ins) {
-        if (ins->is_list())
-          for (const auto& i : ins->items()) parse_input(i, s.inputs, errors);
+      // 'input' and 'inputs' both take one reference or a list of them.
+      for (const Value* v : {in, ins}) {
+        if (!v) continue;
+        if (v->is_list())
+          for (const auto& i : v->items()) parse_input(i, s.inputs, errors);
         else
-          parse_input(*ins, s.inputs, errors);
+          parse_input(*v, s.inputs, errors);
       }
       if (const Value* b = st.find("buffer")) parse_buffer(*b, s.buffer, errors);
       if (const Value* sa = st.find("stop_after")) {
@@ -224,6 +225,7 @@ std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec
                                                         std::vector<ConfigError>& errors) {
   const std::size_t before = errors.size();
   std::map<std::string, loader::PluginPtr> plugins;
+  std::set<std::string> bad_config;  // stages whose config failed: their wiring is not checked
   for (const auto& s : spec.stages) {
     try {
       plugins[s.id] = registry.get(s.plugin);
@@ -241,7 +243,9 @@ std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec
       continue;
     }
     Location cfg_where = s.config.is_null() ? s.where : s.config.location();
-    for (auto& e : plugins[s.id]->check(s.config, cfg_where)) {
+    auto config_errors = plugins[s.id]->check(s.config, cfg_where);
+    if (!config_errors.empty()) bad_config.insert(s.id);
+    for (auto& e : config_errors) {
       if (e.where.line == 0 && e.where.file.empty()) e.where = cfg_where;
       errors.push_back({e.where, fmt::format("stage '{}': {}", s.id, e.message)});
     }
@@ -279,6 +283,33 @@ std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec
         for (const auto& o : info.extra_outputs) outs += (outs.empty() ? "" : ", ") + o;
         errors.push_back({in.where, fmt::format("stage '{}': '{}' has no output '{}' ({} outputs: {}){}", s.id, in.stage, in.output,
                                                 info.name, outs.empty() ? "only the main one" : outs, did_you_mean(in.output, info.extra_outputs))});
+      }
+    }
+  }
+  // Columns: what each stage reads against what its upstream declares it emits.
+  for (const auto& s : spec.stages) {
+    auto me = plugins.find(s.id);
+    if (me == plugins.end() || bad_config.count(s.id)) continue;
+    const auto wants = me->second->input_columns(s.config);
+    if (wants.empty()) continue;
+    for (const auto& in : s.inputs) {
+      const StageSpec* from = spec.stage(in.stage);
+      auto up = plugins.find(in.stage);
+      if (!from || up == plugins.end() || bad_config.count(in.stage) || !in.output.empty()) continue;
+      const auto has = up->second->output_schema(from->config);
+      if (!has) continue;
+      std::string emitted;
+      for (const auto& f : has->fields()) emitted += fmt::format("{}{} {}", emitted.empty() ? "" : ", ", f.name, type_name(f.type));
+      for (const auto& c : wants) {
+        const auto i = has->index_of(c.name);
+        if (!i) {
+          if (c.required)
+            errors.push_back({in.where, fmt::format("stage '{}': input '{}' has no column '{}' ({}), which {} reads; '{}' emits: {}",
+                                                    s.id, in.str(), c.name, type_name(c.type), s.plugin, in.stage, emitted)});
+        } else if (has->field(*i).type != c.type) {
+          errors.push_back({in.where, fmt::format("stage '{}': column '{}' of input '{}' is {}, but {} reads it as {}", s.id,
+                                                  c.name, in.str(), type_name(has->field(*i).type), s.plugin, type_name(c.type))});
+        }
       }
     }
   }

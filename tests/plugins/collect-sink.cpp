@@ -13,6 +13,7 @@ class CollectSink : public flow::Processor {
  public:
   struct Options {
     std::string path;
+    std::string column = "n";
     flow::Duration delay{0};  // per batch
     bool ack = true;
   };
@@ -23,9 +24,11 @@ class CollectSink : public flow::Processor {
   }
   static void declare(flow::OptionTable<Options>& t) {
     t.add("path", &Options::path, "Output file").required();
+    t.add("column", &Options::column, "The int64 column to write");
     t.add("delay", &Options::delay, "Sleep per batch (a slow sink)");
     t.add("ack", &Options::ack, "Acknowledge positions after writing");
   }
+  static std::vector<flow::ColumnSpec> input_columns(const Options& o) { return {{o.column, flow::Type::Int64}}; }
   explicit CollectSink(Options o) : o_(std::move(o)) {}
   void open(flow::Context&) override {
     f_ = std::fopen(o_.path.c_str(), "a");
@@ -33,7 +36,7 @@ class CollectSink : public flow::Processor {
   }
   void process(flow::Batch b, flow::Emitter&) override {
     if (o_.delay.count() > 0) std::this_thread::sleep_for(o_.delay);
-    const auto& col = b.column("n");
+    const auto& col = b.column(o_.column);
     for (std::size_t i = 0; i < b.num_rows(); ++i) std::fprintf(f_, "%lld\n", static_cast<long long>(col.int64_at(i)));
     // Flushed per batch so that a test killing the process sees everything acknowledged.
     std::fflush(f_);

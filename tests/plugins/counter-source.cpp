@@ -22,6 +22,10 @@ class CounterSource : public flow::Source {
     t.add("pause", &Options::pause, "Pause between batches");
     t.add("row_bytes", &Options::row_bytes, "Bytes of padding per row").min(0);
   }
+  static std::optional<flow::Schema> output_schema(const Options& o) {
+    if (o.row_bytes > 0) return flow::Schema({{"n", flow::Type::Int64}, {"pad", flow::Type::String}});
+    return flow::Schema({{"n", flow::Type::Int64}});
+  }
   explicit CounterSource(Options o) : o_(o) {}
 
   void run(flow::Context& ctx, flow::Emitter& out) override {

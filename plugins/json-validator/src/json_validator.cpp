@@ -65,6 +65,15 @@ class JsonValidator : public flow::Processor {
     (void)json_validator::parse_schema(o.schema, errors);
   }
 
+  // Declared wiring: `flowctl validate` checks the input edge and what readers of the output need.
+  static std::vector<flow::ColumnSpec> input_columns(const Options& o) { return {{o.field, flow::Type::String}}; }
+  static std::optional<flow::Schema> output_schema(const Options& o) {
+    std::vector<flow::ConfigError> errors;
+    auto fields = json_validator::parse_schema(o.schema, errors);
+    if (!errors.empty()) return std::nullopt;
+    return *json_validator::output_schema(fields);
+  }
+
   explicit JsonValidator(Options o)
       : o_(std::move(o)), validator_(make_validator(o_)), out_schema_(json_validator::output_schema(validator_.fields())) {
     mode_ = o_.on_invalid == "drop" ? Mode::Drop : o_.on_invalid == "fail" ? Mode::Fail : Mode::DeadLetter;

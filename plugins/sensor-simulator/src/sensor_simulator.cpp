@@ -33,6 +33,9 @@ class SensorSimulator : public flow::Source {
     int64_t batch_size = 1000;
   };
 
+  // Raw messages, as kafka-source emits them: `flowctl validate` checks what reads them.
+  static std::optional<flow::Schema> output_schema(const Options&) { return *flow::raw_message_schema(); }
+
   static flow::PluginInfo info() {
     return {"sensor-simulator", "1.0.0", flow::StageKind::Source,
             "Generates reproducible IoT sensor readings (JSON raw messages), optionally with invalid ones"};

@@ -16,17 +16,23 @@
 //
 // Optional: `static void check(const Options&, const flow::Value& config,
 // std::vector<flow::ConfigError>& errors)` for checks across options, run by `flowctl validate`.
+// Optional, so that `flowctl validate` checks the wiring before anything runs:
+//   static std::vector<flow::ColumnSpec> input_columns(const Options&);   // what it reads
+//   static std::optional<flow::Schema> output_schema(const Options&);     // what it emits
 #pragma once
 
 #include <boost/config.hpp>
 #include <boost/dll/alias.hpp>
 #include <cstdint>
 #include <functional>
+#include <concepts>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "flow/options.hpp"
+#include "flow/schema.hpp"
 #include "flow/stage.hpp"
 #include "flow/value.hpp"
 
@@ -86,6 +92,14 @@ struct PluginInfo {
   bool main_output = true;
 };
 
+// A column a stage reads from its input. `flowctl validate` checks every edge against the schema
+// the upstream stage declares for that output, and `flowctl plugins describe` lists both.
+struct ColumnSpec {
+  std::string name;
+  Type type = Type::String;
+  bool required = true;  // false: read when present
+};
+
 struct PluginDescriptor {
   PluginInfo info;
   std::vector<OptionSpec> options;
@@ -93,6 +107,12 @@ struct PluginDescriptor {
   std::function<std::vector<ConfigError>(const Value& config)> check;
   // Builds a stage from a config that `check` accepted. May throw ConfigException.
   std::function<std::unique_ptr<Stage>(const Value& config)> create;
+  // The columns the stage reads from its input, for a config `check` accepted; empty when it
+  // takes any batch (or does not say).
+  std::function<std::vector<ColumnSpec>(const Value& config)> input_columns;
+  // The schema of its main output, for a config `check` accepted; nullopt when only the data
+  // decides it (or the plugin does not say).
+  std::function<std::optional<Schema>(const Value& config)> output_schema;
 };
 
 namespace detail {
@@ -100,6 +120,15 @@ namespace detail {
 template <class S>
 concept HasCheck = requires(const typename S::Options& o, const Value& v,
                             std::vector<ConfigError>& e) { S::check(o, v, e); };
+
+template <class S>
+concept HasInputColumns = requires(const typename S::Options& o) {
+  { S::input_columns(o) } -> std::convertible_to<std::vector<ColumnSpec>>;
+};
+template <class S>
+concept HasOutputSchema = requires(const typename S::Options& o) {
+  { S::output_schema(o) } -> std::convertible_to<std::optional<Schema>>;
+};
 
 template <class S>
 PluginDescriptor make_descriptor() {
@@ -129,6 +158,20 @@ PluginDescriptor make_descriptor() {
     auto opts = table->parse(config, errors);
     if (!errors.empty()) throw ConfigException(errors.front().where, errors.front().message);
     return std::make_unique<S>(std::move(opts));
+  };
+  auto options = [table](const Value& config) {
+    std::vector<ConfigError> errors;
+    auto opts = table->parse(config, errors);
+    if (!errors.empty()) throw ConfigException(errors.front().where, errors.front().message);
+    return opts;
+  };
+  d.input_columns = [options](const Value& config) -> std::vector<ColumnSpec> {
+    if constexpr (HasInputColumns<S>) return S::input_columns(options(config));
+    else return {};
+  };
+  d.output_schema = [options](const Value& config) -> std::optional<Schema> {
+    if constexpr (HasOutputSchema<S>) return S::output_schema(options(config));
+    else return std::nullopt;
   };
   return d;
 }

@@ -93,6 +93,14 @@ const Case kCases[] = {
      "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: k\n    plugin: test.collect-sink\n    input: s\n"
      "    config: {path: /tmp/x}\n    stop_after: [s]\n",
      {"p.yaml:9:18: error: stage 'k': 'stop_after' applies to sources only"}},
+    {"column_missing",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n"
+     "  - id: k\n    plugin: test.collect-sink\n    input: s\n    config: {path: /tmp/x, column: m}\n",
+     {"p.yaml:7:12: error: stage 'k': input 's' has no column 'm' (int64), which test.collect-sink reads; 's' emits: n int64"}},
+    {"column_type",
+     "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    config: {row_bytes: 8}\n"
+     "  - id: k\n    plugin: test.collect-sink\n    input: s\n    config: {path: /tmp/x, column: pad}\n",
+     {"p.yaml:8:12: error: stage 'k': column 'pad' of input 's' is string, but test.collect-sink reads it as int64"}},
     {"stop_after_unknown",
      "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n    stop_after: [k2]\n"
      "  - id: k\n    plugin: test.collect-sink\n    input: s\n    config: {path: /tmp/x}\n",
