@@ -2,14 +2,14 @@
 
 #include <fmt/format.h>
 
+#include "flow/text.hpp"
+
 namespace flow::cli {
 namespace {
 
 std::string constraints(const OptionSpec& o) {
-  std::string c;
-  if (o.min && o.max) c = fmt::format("range [{}, {}]", format_double(*o.min), format_double(*o.max));
-  else if (o.min) c = fmt::format(">= {}", format_double(*o.min));
-  else if (o.max) c = fmt::format("<= {}", format_double(*o.max));
+  std::string c = option_range_text(o);
+  if (o.min && o.max) c = "range " + c;
   if (!o.allowed.empty()) {
     std::string v;
     for (const auto& a : o.allowed) v += (v.empty() ? "" : ", ") + a;
@@ -19,22 +19,7 @@ std::string constraints(const OptionSpec& o) {
   return c;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-        else out += static_cast<char>(c);
-    }
-  }
-  return "\"" + out + "\"";
-}
+std::string json_escape(const std::string& s) { return json_string(s); }
 
 std::string md_cell(std::string s) {
   std::string out;

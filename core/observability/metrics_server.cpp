@@ -1,5 +1,7 @@
 #include "observability/metrics_server.hpp"
 
+#include "flow/text.hpp"
+
 #include <fmt/format.h>
 #include <httplib.h>
 
@@ -125,18 +127,7 @@ std::string prometheus_text(const runtime::Snapshot& s) {
 }
 
 std::string snapshot_json(const runtime::Snapshot& s) {
-  auto q = [](std::string_view v) {
-    std::string out = "\"";
-    for (unsigned char c : v) {
-      if (c == '"' || c == '\\') out += '\\';
-      if (c < 0x20) {
-        out += fmt::format("\\u{:04x}", c);
-        continue;
-      }
-      out += static_cast<char>(c);
-    }
-    return out + "\"";
-  };
+  auto q = [](std::string_view v) { return json_string(v); };
   std::string out = fmt::format("{{\"pipeline\":{},\"cycle\":{},\"uptime_seconds\":{:.3f},\"stages\":[", q(s.pipeline), s.cycle,
                                 s.uptime_seconds);
   for (std::size_t i = 0; i < s.stages.size(); ++i) {

@@ -3,6 +3,8 @@
 // does not reject impossible dates (2025-02-30), and this parser runs once per record.
 #pragma once
 
+#include "flow/text.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,14 +35,6 @@ class TimestampFormat {
   std::string text_;
 };
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-constexpr int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
+using flow::days_from_civil;
 
 }  // namespace json_validator

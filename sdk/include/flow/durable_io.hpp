@@ -3,6 +3,8 @@
 // std::runtime_error naming the path and the system error.
 #pragma once
 
+#include "flow/text.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -69,29 +71,7 @@ inline void atomic_write_file(const std::filesystem::path& dir, const std::strin
   if (sync) fsync_dir(dir);
 }
 
-// JSON string literal (for manifests: names and sources may hold any character).
-inline void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          static const char* hex = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(hex[c >> 4]);
-          out.push_back(hex[c & 15]);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-}
+// JSON string literals for manifests: names and sources may hold any character.
+using flow::append_json_string;
 
 }  // namespace flow::io

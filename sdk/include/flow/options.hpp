@@ -180,6 +180,14 @@ inline std::string format_double(double v) {
   return s;
 }
 
+// "[1, 10]", ">= 1" or "<= 10": the one wording of a numeric option's range, in errors and docs.
+inline std::string option_range_text(const OptionSpec& s) {
+  if (s.min && s.max) return "[" + format_double(*s.min) + ", " + format_double(*s.max) + "]";
+  if (s.min) return ">= " + format_double(*s.min);
+  if (s.max) return "<= " + format_double(*s.max);
+  return "";
+}
+
 namespace detail {
 
 template <class T>
@@ -402,7 +410,7 @@ class OptionTable {
           if ((spec.min && *n < *spec.min) || (spec.max && *n > *spec.max))
             errors.push_back({e.value.location(), "option '" + spec.name + "': value " +
                                                       quoted(e.value) + " is out of range " +
-                                                      range_text(spec)});
+                                                      option_range_text(spec)});
         }
         if (auto t = text_[i](out); t && !spec.allowed.empty() &&
                                     std::find(spec.allowed.begin(), spec.allowed.end(), *t) ==
@@ -419,12 +427,6 @@ class OptionTable {
     return out;
   }
 
-  static std::string range_text(const OptionSpec& s) {
-    if (s.min && s.max) return "[" + format_double(*s.min) + ", " + format_double(*s.max) + "]";
-    if (s.min) return ">= " + format_double(*s.min);
-    if (s.max) return "<= " + format_double(*s.max);
-    return "";
-  }
   static std::string allowed_text(const OptionSpec& s) {
     std::string t;
     for (std::size_t i = 0; i < s.allowed.size(); ++i) t += (i ? ", " : "") + s.allowed[i];
