@@ -5,7 +5,8 @@
 #
 # Builds libflow-<name>.so into ${CMAKE_BINARY_DIR}/lib/flow/plugins (FLOW_PLUGIN_OUTPUT_DIR),
 # installs it into <prefix>/lib/flow/plugins, and, when TESTS are given, a GoogleTest executable
-# <name>_test linking the plugin's objects, flow::testing and flow::conformance, with
+# <name>_test linking the plugin's objects and flow::testing (harness, conformance suite,
+# GoogleTest), with
 #   FLOW_PLUGIN_FILE  the built plugin library (for FLOW_CONFORMANCE_TESTS)
 #   FLOW_PLUGIN_DIR   the directory it is in (for flowctl --plugin-path)
 #   FLOW_FLOWCTL      the installed flowctl
@@ -47,7 +48,7 @@ function(flow_add_plugin name)
     endif()
     include(GoogleTest)
     add_executable(${name}_test ${ARG_TESTS})
-    target_link_libraries(${name}_test PRIVATE ${obj} flow::conformance GTest::gtest GTest::gtest_main)
+    target_link_libraries(${name}_test PRIVATE ${obj} flow::testing GTest::gtest GTest::gtest_main)
     target_compile_options(${name}_test PRIVATE -Wall -Wextra -Wpedantic -Wno-restrict)
     target_compile_definitions(${name}_test PRIVATE
       FLOW_PLUGIN_FILE="$<TARGET_FILE:flow-${name}>"

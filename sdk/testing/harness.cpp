@@ -52,7 +52,7 @@ std::size_t AckLog::acked_groups() const {
 
 class StageHarness::Ctx : public Context, public Logger {
  public:
-  std::string id = "stage-under-test", pipeline = "harness", run = "harness-run";
+  std::string id = kStageId, pipeline = kPipelineName, run = kRunId;
   int cycle_ = 0;
   std::stop_source stop;
   mutable std::mutex mu;

@@ -1,5 +1,6 @@
 // StageHarness: one stage, no pipeline. Push batches in, read what it emitted, move a fake clock,
-// count acknowledgements (after GStreamer's GstHarness). Links flow::testing.
+// count acknowledgements (after GStreamer's GstHarness). In flow::testing, which
+// flow_add_plugin() links into a plugin's tests.
 #pragma once
 
 #include <chrono>
@@ -14,6 +15,12 @@
 #include "flow/flow.hpp"
 
 namespace flow::testing {
+
+// The stage id, pipeline name and run id the harness's Context reports (error messages that
+// name the stage say 'stage-under-test').
+inline constexpr const char* kStageId = "stage-under-test";
+inline constexpr const char* kPipelineName = "harness";
+inline constexpr const char* kRunId = "harness-run";
 
 // Parses YAML text (as a pipeline file's `config:` would be) into a Value; throws on bad YAML.
 Value yaml(const std::string& text);
