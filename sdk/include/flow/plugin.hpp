@@ -32,7 +32,8 @@
 
 namespace flow {
 
-// Bumped on any change of the SDK's classes or of this descriptor.
+// Bumped on any change of the layout or virtual functions of the SDK's classes, or of this
+// descriptor. Adding inline functions (the batch and schema builders, typed views) does not.
 inline constexpr uint32_t kAbiVersion = 1;
 
 #define FLOW_STRINGIFY2(x) #x
