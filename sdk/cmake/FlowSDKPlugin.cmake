@@ -7,7 +7,8 @@
 #
 # Builds libflow-<name>.so into ${CMAKE_BINARY_DIR}/lib/flow/plugins (FLOW_PLUGIN_OUTPUT_DIR),
 # installs it into <prefix>/lib/flow/plugins, and, when TESTS are given, a GoogleTest executable
-# <name>_test linking the plugin's objects, flow::testing and flow::conformance, with
+# <name>_test linking the plugin's objects and flow::testing (harness, conformance suite,
+# GoogleTest), with
 #   FLOW_PLUGIN_FILE  the built plugin library (for FLOW_CONFORMANCE_TESTS)
 #   FLOW_PLUGIN_DIR   the directory it is in (for flowctl --plugin-path)
 #   FLOW_FLOWCTL      the installed flowctl

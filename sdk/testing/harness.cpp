@@ -60,8 +60,8 @@ constexpr std::size_t kUnbounded = SIZE_MAX / 2;
 struct StageHarness::Impl {
   explicit Impl(const PluginDescriptor& d) : descriptor(d) {
     runtime::DriverEnv env;
-    env.pipeline = "harness";
-    env.run_id = "harness-run";
+    env.pipeline = kPipelineName;
+    env.run_id = kRunId;
     env.cycle = [this] { return cycle.load(); };
     env.shared = &shared;
     env.clock = &clock;

@@ -1,9 +1,10 @@
 // acme.threshold-flagger: adds a bool column (default `hot`) to validated sensor rows, true when
-// the reading (default `temperature`) is above `threshold`. Every input column and the batch's
-// positions are handed on unchanged, so the sink downstream acknowledges the records.
-#include <memory>
-#include <stdexcept>
+// the reading (default `temperature`, int64 or float64) is above `threshold`. Every input column
+// and the batch's positions are handed on unchanged, so the sink downstream acknowledges the
+// records.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "flow/flow.hpp"
 
@@ -38,54 +39,21 @@ class ThresholdFlagger : public flow::Processor {
 
   explicit ThresholdFlagger(Options o) : o_(std::move(o)) {}
 
-  void open(flow::Context& ctx) override { stage_ = ctx.stage_id(); }
-
   void process(flow::Batch in, flow::Emitter& out) override {
-    const flow::SchemaPtr& schema = in.schema();
-    if (!schema) throw std::invalid_argument(where() + "received a batch without a schema");
-    const auto index = schema->index_of(o_.field);
-    if (!index) throw std::invalid_argument(where() + "input has no column '" + o_.field + "'");
-    const flow::Type type = schema->field(*index).type;
-    if (type != flow::Type::Float64 && type != flow::Type::Int64)
-      throw std::invalid_argument(where() + "column '" + o_.field + "' is " + flow::type_name(type) +
-                                  ", not float64 or int64");
-    if (schema->index_of(o_.column))
-      throw std::invalid_argument(where() + "input already has a column '" + o_.column + "'");
-
-    flow::Batch result(output_schema(schema));
-    const flow::Column& values = in.column(*index);
-    flow::Column& flags = result.column(schema->size());
+    // Missing or non-numeric `field`: an error naming the column (and its type).
+    const auto values = in.column<flow::Number>(o_.field);
+    flow::Column flags(flow::Type::Bool);
     flags.reserve(in.num_rows());
     for (std::size_t i = 0; i < in.num_rows(); ++i) {
-      if (values.is_null(i)) {
-        flags.append_null();
-        continue;
-      }
-      const double v = type == flow::Type::Float64 ? values.double_at(i) : static_cast<double>(values.int64_at(i));
-      flags.append_bool(v > o_.threshold);  // NaN compares false: not flagged
+      if (values.is_null(i)) flags.append_null();
+      else flags.append_bool(values[i] > o_.threshold);  // NaN compares false: not flagged
     }
-    for (std::size_t c = 0; c < schema->size(); ++c) result.column(c) = std::move(in.column(c));
-    result.positions() = std::move(in.positions());
-    out.emit(std::move(result));
+    in.add_column(o_.column, std::move(flags));  // refused if the input already has it
+    out.emit(std::move(in));
   }
 
  private:
-  std::string where() const { return "stage '" + stage_ + "' (acme.threshold-flagger): "; }
-
-  // The input's fields plus the flag column; built once per distinct input schema.
-  const flow::SchemaPtr& output_schema(const flow::SchemaPtr& input) {
-    if (input != cached_input_) {
-      auto fields = input->fields();
-      fields.push_back({o_.column, flow::Type::Bool});
-      cached_output_ = flow::make_schema(std::move(fields));
-      cached_input_ = input;
-    }
-    return cached_output_;
-  }
-
   Options o_;
-  std::string stage_ = "?";
-  flow::SchemaPtr cached_input_, cached_output_;
 };
 
 }  // namespace acme

@@ -56,12 +56,17 @@ inline void append_int(std::string& out, int64_t v) {
   out.append(buf, p);
 }
 
-// Shortest form that parses back (std::from_chars) to the same double.
-inline void append_double(std::string& out, double v) {
-  char buf[32];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+// Shortest form that parses back (std::from_chars) to the same double; with `precision` >= 0,
+// that many decimals, rounded, as printf's %.Nf ("20.32"), without a sign on a rounded zero.
+inline void append_double(std::string& out, double v, int precision = -1) {
+  char buf[400];  // fixed notation of the largest double with 17 decimals fits
+  auto [p, ec] = precision < 0 ? std::to_chars(buf, buf + sizeof buf, v)
+                               : std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, precision);
   (void)ec;
-  out.append(buf, p);
+  const char* b = buf;
+  if (precision >= 0 && *b == '-' && std::string_view(b + 1, static_cast<std::size_t>(p - b - 1)).find_first_not_of("0.") == std::string_view::npos)
+    ++b;  // "-0.00" -> "0.00"
+  out.append(b, static_cast<std::size_t>(p - b));
 }
 
 // strftime in UTC, remembering the last second formatted: consecutive records of a stream
@@ -95,6 +100,7 @@ class TimestampFormatter {
 
 struct CellOptions {
   bool escape_formulas = false;
+  int float_precision = -1;  // decimals of float cells; -1 = shortest round-trip text
 };
 
 // Appends row `row` of `batch` and a line feed. Nulls are empty cells.
@@ -107,7 +113,7 @@ inline void append_row(std::string& out, const flow::Batch& batch, std::size_t r
     if (col.is_null(row)) continue;
     switch (col.type()) {
       case flow::Type::Int64: append_int(out, col.int64_at(row)); break;
-      case flow::Type::Float64: append_double(out, col.double_at(row)); break;
+      case flow::Type::Float64: append_double(out, col.double_at(row), opts.float_precision); break;
       case flow::Type::Bool: out.append(col.bool_at(row) ? "true" : "false"); break;
       case flow::Type::Timestamp: ts.append(out, col.timestamp_at(row)); break;
       case flow::Type::String: append_string_cell(out, col.string_at(row), opts.escape_formulas); break;

@@ -70,6 +70,7 @@ class CsvWindowSink : public flow::Processor {
     std::string timestamp_format = "%Y-%m-%d %H:%M:%S";
     bool escape_formulas = false;
     bool fsync = true;
+    int64_t float_precision = -1;
   };
 
   static flow::PluginInfo info() {
@@ -90,6 +91,9 @@ class CsvWindowSink : public flow::Processor {
     t.add("escape_formulas", &Options::escape_formulas,
           "Prefix string cells starting with = + - @ tab or CR with a single quote (CSV injection)");
     t.add("fsync", &Options::fsync, "fsync part files and directories (turn off only for benchmarks)");
+    t.add("float_precision", &Options::float_precision,
+          "Decimals of float cells, rounded (2: 20.32); -1 = shortest text that reads back exactly")
+        .range(-1, 17);
   }
 
   static void check(const Options& o, const flow::Value& config, std::vector<flow::ConfigError>& errors) {
@@ -107,6 +111,7 @@ class CsvWindowSink : public flow::Processor {
 
   explicit CsvWindowSink(Options o) : o_(std::move(o)), ts_(o_.timestamp_format) {
     cells_.escape_formulas = o_.escape_formulas;
+    cells_.float_precision = static_cast<int>(o_.float_precision);
   }
 
   void open(flow::Context& ctx) override {

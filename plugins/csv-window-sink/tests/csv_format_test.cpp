@@ -141,6 +141,29 @@ TEST(CsvFormat, FloatsRoundTripBitwise) {
   }
 }
 
+std::string fixed(double v, int precision) {
+  std::string out;
+  flow_csv::append_double(out, v, precision);
+  return out;
+}
+
+TEST(CsvFormat, FloatPrecisionRoundsToThatManyDecimals) {
+  EXPECT_EQ(fixed(20.320444444444448, 2), "20.32");
+  EXPECT_EQ(fixed(20.326, 2), "20.33");
+  EXPECT_EQ(fixed(20.3, 2), "20.30");
+  EXPECT_EQ(fixed(20.6, 0), "21");
+  EXPECT_EQ(fixed(-3.14159, 3), "-3.142");
+  EXPECT_EQ(fixed(-0.001, 2), "0.00");  // no "-0.00"
+  EXPECT_EQ(fixed(-0.0, 1), "0.0");
+  EXPECT_EQ(fixed(1.0 / 3.0, 17), "0.33333333333333331");
+  EXPECT_EQ(fixed(std::numeric_limits<double>::quiet_NaN(), 2), "nan");
+  EXPECT_EQ(fixed(20.320444444444448, -1), "20.320444444444448");  // -1: shortest round trip
+  // The largest doubles have 309 integer digits: nothing is cut off.
+  const std::string big = fixed(-std::numeric_limits<double>::max(), 17);
+  EXPECT_EQ(big.size(), 1u + 309u + 1u + 17u);
+  EXPECT_EQ(std::stod(big), -std::numeric_limits<double>::max());
+}
+
 TEST(CsvFormat, HeaderQuotesFieldNamesButNeverEscapesThem) {
   const auto s = flow::make_schema({{"a", flow::Type::Int64}, {"b,c", flow::Type::String}, {"-d", flow::Type::String}});
   EXPECT_EQ(flow_csv::header_line(*s), "a,\"b,c\",-d");

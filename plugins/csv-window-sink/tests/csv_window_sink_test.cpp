@@ -320,6 +320,31 @@ TEST(CsvWindowSink, EscapesFormulaStringsButNotNumbers) {
   EXPECT_EQ(rows[1], (std::vector<std::string>{"'=HYPERLINK(\"http://x\")", "-5", "-1.5"}));
 }
 
+TEST(CsvWindowSink, FloatPrecisionRoundsFloatCellsOnly) {
+  TempDir tmp;
+  StageHarness h(desc(), config(tmp.path(), "float_precision: 2\n"));
+  ASSERT_TRUE(h.check().empty());
+  h.open();
+  flow::Batch b(flow::make_schema({{"x", flow::Type::Float64}, {"n", flow::Type::Int64}}));
+  b.column(0).append_double(20.320444444444448);
+  b.column(1).append_int64(123456789);
+  b.column(0).append_null();
+  b.column(1).append_int64(-1);
+  h.push(std::move(b));
+  h.finish();
+  const auto parts = visible_files(tmp.path());
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(read_file(tmp.path() / parts[0]), "x,n\n20.32,123456789\n,-1\n");
+}
+
+TEST(CsvWindowSink, FloatPrecisionOutOfRangeIsRefusedNamingIt) {
+  for (const char* bad : {"float_precision: 18\n", "float_precision: -2\n", "float_precision: two\n"}) {
+    const auto errors = StageHarness(desc(), config(fs::path("/tmp/unused"), bad)).check();
+    ASSERT_EQ(errors.size(), 1u) << bad;
+    EXPECT_NE(errors[0].message.find("float_precision"), std::string::npos) << errors[0].message;
+  }
+}
+
 TEST(CsvWindowSink, FsyncOffStillWritesTheSameFiles) {
   TempDir tmp;
   StageHarness h(desc(), config(tmp.path(), "fsync: false\n"));

@@ -23,13 +23,7 @@ const std::vector<Shape>& all_shapes() {
   return shapes;
 }
 
-SchemaPtr sensor_schema() {
-  static const SchemaPtr s = make_schema({{"sensor_id", Type::Int64},
-                                          {"temperature", Type::Float64},
-                                          {"humidity", Type::Float64},
-                                          {"timestamp", Type::Timestamp}});
-  return s;
-}
+SchemaPtr sensor_schema() { return sensor_row_schema(); }
 
 namespace {
 

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -14,6 +16,20 @@
 #include "flow/schema.hpp"
 
 namespace flow {
+
+// Thrown when a column is read, written or viewed as a type it does not have.
+class ColumnTypeError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// Tags for column<T>() where the C++ type does not name the column type: timestamps (int64
+// microseconds) and "any number" (int64 or float64, read as double).
+struct Timestamp {};
+struct Number {};
+
+template <class T>
+class ColumnView;
 
 class Column {
  public:
@@ -33,12 +49,14 @@ class Column {
     return 0;
   }
 
-  // --- appending (the type must match; checked cheaply) ---
-  void append_int64(int64_t v) { ints_.push_back(v); note_valid(); }
-  void append_timestamp(int64_t micros) { ints_.push_back(micros); note_valid(); }
-  void append_double(double v) { floats_.push_back(v); note_valid(); }
-  void append_bool(bool v) { bools_.push_back(v ? 1 : 0); note_valid(); }
+  // --- appending (the type must match: a ColumnTypeError otherwise) ---
+  // int64 and timestamp columns share their storage, so either append works on both.
+  void append_int64(int64_t v) { expect_ints("append_int64"); ints_.push_back(v); note_valid(); }
+  void append_timestamp(int64_t micros) { expect_ints("append_timestamp"); ints_.push_back(micros); note_valid(); }
+  void append_double(double v) { expect(Type::Float64, "append_double"); floats_.push_back(v); note_valid(); }
+  void append_bool(bool v) { expect(Type::Bool, "append_bool"); bools_.push_back(v ? 1 : 0); note_valid(); }
   void append_string(std::string_view v) {
+    expect(Type::String, "append_string");
     chars_.append(v.data(), v.size());
     offsets_.push_back(static_cast<uint32_t>(chars_.size()));
     note_valid();
@@ -58,6 +76,9 @@ class Column {
   }
   // Appends row `i` of `other` (same type).
   void append_from(const Column& other, std::size_t i) {
+    if (other.type_ != type_)
+      throw ColumnTypeError(std::string("append_from: a ") + type_name(other.type_) + " row into a " +
+                            type_name(type_) + " column");
     if (other.is_null(i)) return append_null();
     switch (type_) {
       case Type::Int64:
@@ -87,13 +108,27 @@ class Column {
       if (n) return true;
     return false;
   }
-  int64_t int64_at(std::size_t i) const { return ints_[i]; }
-  int64_t timestamp_at(std::size_t i) const { return ints_[i]; }
-  double double_at(std::size_t i) const { return floats_[i]; }
-  bool bool_at(std::size_t i) const { return bools_[i] != 0; }
+  // Checked: the type (a ColumnTypeError) and the row (std::out_of_range). A null row reads
+  // as 0, false or "". For loops, a view (Batch::column<T>) checks the type once instead.
+  int64_t int64_at(std::size_t i) const { expect_ints("int64_at"); return ints_.at(i); }
+  int64_t timestamp_at(std::size_t i) const { expect_ints("timestamp_at"); return ints_.at(i); }
+  double double_at(std::size_t i) const { expect(Type::Float64, "double_at"); return floats_.at(i); }
+  bool bool_at(std::size_t i) const { expect(Type::Bool, "bool_at"); return bools_.at(i) != 0; }
   std::string_view string_at(std::size_t i) const {
+    expect(Type::String, "string_at");
+    if (i + 1 >= offsets_.size()) throw std::out_of_range("string_at: row " + std::to_string(i) + " of " + std::to_string(size()));
     return std::string_view(chars_.data() + offsets_[i], offsets_[i + 1] - offsets_[i]);
   }
+  // Converting: an int64 or float64 row as a double.
+  double number_at(std::size_t i) const {
+    if (type_ == Type::Int64) return static_cast<double>(ints_.at(i));
+    if (type_ == Type::Float64) return floats_.at(i);
+    throw ColumnTypeError(std::string("number_at: the column is ") + type_name(type_) + ", not int64 or float64");
+  }
+
+  // A typed, read-only view; throws ColumnTypeError (naming `name` when given) on a type mismatch.
+  template <class T>
+  ColumnView<T> view(std::string_view name = {}) const;
 
   // Raw access for fast paths.
   const std::vector<int64_t>& ints() const { return ints_; }
@@ -109,8 +144,19 @@ class Column {
   }
 
  private:
+  template <class T>
+  friend class ColumnView;
+
   void note_valid() {
     if (!nulls_.empty()) nulls_.push_back(0);
+  }
+  void expect(Type t, const char* what) const {
+    if (type_ != t)
+      throw ColumnTypeError(std::string(what) + ": the column is " + type_name(type_) + ", not " + type_name(t));
+  }
+  void expect_ints(const char* what) const {
+    if (type_ != Type::Int64 && type_ != Type::Timestamp)
+      throw ColumnTypeError(std::string(what) + ": the column is " + type_name(type_) + ", not int64 or timestamp");
   }
 
   Type type_;
@@ -121,6 +167,96 @@ class Column {
   std::vector<uint32_t> offsets_;
   std::vector<uint8_t> nulls_;  // empty while no null was appended
 };
+
+namespace detail {
+// What a view of T reads: the value it returns, the column types it accepts (checked once).
+template <class T>
+struct ViewOf;
+template <class V, Type... Types>
+struct ViewOfTypes {
+  using value = V;
+  static bool fits(Type t) { return ((t == Types) || ...); }
+};
+template <>
+struct ViewOf<double> : ViewOfTypes<double, Type::Float64> { static constexpr const char* expected = "float64"; };
+template <>
+struct ViewOf<int64_t> : ViewOfTypes<int64_t, Type::Int64> { static constexpr const char* expected = "int64"; };
+template <>
+struct ViewOf<bool> : ViewOfTypes<bool, Type::Bool> { static constexpr const char* expected = "bool"; };
+template <>
+struct ViewOf<std::string_view> : ViewOfTypes<std::string_view, Type::String> {
+  static constexpr const char* expected = "string";
+};
+template <>
+struct ViewOf<Timestamp> : ViewOfTypes<int64_t, Type::Timestamp> { static constexpr const char* expected = "timestamp"; };
+template <>
+struct ViewOf<Number> : ViewOfTypes<double, Type::Int64, Type::Float64> {
+  static constexpr const char* expected = "a number (int64 or float64)";
+};
+}  // namespace detail
+
+// Read-only rows of one column, its type checked once when the view is made. Like an iterator,
+// a view is invalidated when its batch's columns change (add/drop/rename/replace) or its column
+// grows: take views, compute, then change the batch.
+//   double: float64   int64_t: int64   bool: bool   std::string_view: string
+//   flow::Timestamp: timestamp (int64 microseconds)   flow::Number: int64 or float64, as double
+template <class T>
+class ColumnView {
+ public:
+  using value_type = typename detail::ViewOf<T>::value;
+
+  std::size_t size() const { return size_; }
+  bool is_null(std::size_t i) const { return i < nulls_size_ && nulls_[i] != 0; }
+  bool has_nulls() const {
+    for (std::size_t i = 0; i < nulls_size_; ++i)
+      if (nulls_[i]) return true;
+    return false;
+  }
+  // Unchecked, as std::vector's []; a null row reads as 0, false or "".
+  value_type operator[](std::size_t i) const {
+    if constexpr (std::is_same_v<T, double>) return floats_[i];
+    else if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, Timestamp>) return ints_[i];
+    else if constexpr (std::is_same_v<T, bool>) return bools_[i] != 0;
+    else if constexpr (std::is_same_v<T, std::string_view>)
+      return std::string_view(chars_ + offsets_[i], offsets_[i + 1] - offsets_[i]);
+    else return floats_ ? floats_[i] : static_cast<double>(ints_[i]);  // Number
+  }
+  // Row `i` (checked: std::out_of_range), or nullopt for a null.
+  std::optional<value_type> get(std::size_t i) const {
+    if (i >= size_) throw std::out_of_range("row " + std::to_string(i) + " of a column of " + std::to_string(size_));
+    if (is_null(i)) return std::nullopt;
+    return (*this)[i];
+  }
+
+ private:
+  friend class Column;
+  explicit ColumnView(const Column& c)
+      : size_(c.size()), nulls_(c.nulls_.data()), nulls_size_(c.nulls_.size()) {
+    if (c.type_ == Type::Float64) floats_ = c.floats_.data();
+    ints_ = c.ints_.data();
+    bools_ = c.bools_.data();
+    chars_ = c.chars_.data();
+    offsets_ = c.offsets_.data();
+  }
+
+  std::size_t size_;
+  const uint8_t* nulls_;
+  std::size_t nulls_size_;
+  const double* floats_ = nullptr;  // set only for float64 (Number tells the two apart by it)
+  const int64_t* ints_ = nullptr;
+  const uint8_t* bools_ = nullptr;
+  const char* chars_ = nullptr;
+  const uint32_t* offsets_ = nullptr;
+};
+
+template <class T>
+ColumnView<T> Column::view(std::string_view name) const {
+  if (!detail::ViewOf<T>::fits(type_)) {
+    const std::string what = name.empty() ? std::string("the column") : "column '" + std::string(name) + "'";
+    throw ColumnTypeError(what + " is " + type_name(type_) + ", not " + detail::ViewOf<T>::expected);
+  }
+  return ColumnView<T>(*this);
+}
 
 class Batch {
  public:
@@ -154,6 +290,55 @@ class Batch {
   // By name; throws std::out_of_range naming the column when absent.
   const Column& column(std::string_view name) const { return columns_.at(require(name)); }
   Column& column(std::string_view name) { return columns_.at(require(name)); }
+  bool has_column(std::string_view name) const { return schema_ && schema_->has(name); }
+
+  // Typed views, the type checked once: batch.column<double>("temperature") throws
+  // ColumnTypeError "column 'temperature' is int64, not float64" (types: see ColumnView).
+  template <class T>
+  ColumnView<T> column(std::string_view name) const { return columns_.at(require(name)).view<T>(name); }
+  template <class T>
+  ColumnView<T> column(std::size_t i) const { return columns_.at(i).view<T>(schema_->field(i).name); }
+
+  // --- changing the columns: positions and rows stay; the schema is replaced by a new one ---
+  // Appends `c` as the last column `name`. Throws std::invalid_argument when the name is taken
+  // or `c`'s row count differs from the batch's.
+  Batch& add_column(std::string name, Column c) {
+    if (has_column(name)) throw std::invalid_argument("add_column: the batch already has a column '" + name + "'");
+    if (!columns_.empty() && c.size() != num_rows())
+      throw std::invalid_argument("add_column '" + name + "': the column has " + std::to_string(c.size()) +
+                                  " rows, the batch " + std::to_string(num_rows()));
+    const Type type = c.type();
+    SchemaPtr next = schema_ ? schema_->with({std::move(name), type}) : Schema().with({std::move(name), type});
+    columns_.push_back(std::move(c));
+    schema_ = std::move(next);
+    return *this;
+  }
+  // Replaces column `name` (its type may change); same checks as add_column.
+  Batch& replace_column(std::string_view name, Column c) {
+    const std::size_t i = require(name);
+    if (c.size() != num_rows())
+      throw std::invalid_argument("replace_column '" + std::string(name) + "': the column has " +
+                                  std::to_string(c.size()) + " rows, the batch " + std::to_string(num_rows()));
+    if (c.type() != columns_[i].type()) {
+      auto fields = schema_->fields();
+      fields[i].type = c.type();
+      schema_ = make_schema(std::move(fields));
+    }
+    columns_[i] = std::move(c);
+    return *this;
+  }
+  // Removes column `name`; dropping the last column leaves a batch of no rows.
+  Batch& drop_column(std::string_view name) {
+    const std::size_t i = require(name);
+    schema_ = schema_->without(name);
+    columns_.erase(columns_.begin() + static_cast<std::ptrdiff_t>(i));
+    return *this;
+  }
+  Batch& rename_column(std::string_view from, std::string to) {
+    require(from);
+    schema_ = schema_->renamed(from, std::move(to));
+    return *this;
+  }
 
   Positions& positions() { return positions_; }
   const Positions& positions() const { return positions_; }
@@ -175,7 +360,8 @@ class Batch {
   std::size_t require(std::string_view name) const {
     if (!schema_) throw std::out_of_range("batch has no schema");
     auto i = schema_->index_of(name);
-    if (!i) throw std::out_of_range("batch has no column '" + std::string(name) + "'");
+    if (!i)
+      throw std::out_of_range("batch has no column '" + std::string(name) + "' (it has " + schema_->describe() + ")");
     return *i;
   }
 

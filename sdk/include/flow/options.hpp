@@ -15,6 +15,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -375,6 +376,44 @@ class OptionTable {
       if constexpr (std::is_same_v<T, std::string>) return o.*member;
       else return std::nullopt;
     });
+    return Ref(this, specs_.size() - 1);
+  }
+
+  // An option whose value is one of a few names, stored as the plugin's own enum (or any
+  // type with ==):
+  //   t.add_enum("units", &Options::units, {{"celsius", Units::C}, {"fahrenheit", Units::F}},
+  //              "Unit of temperature in and out");
+  // Described as a string that is one of the names (validation, describe, README); the
+  // default is the name of the member's initial value.
+  template <class E>
+  Ref add_enum(std::string name, E Options::*member, std::vector<std::pair<std::string, E>> values,
+               std::string doc) {
+    if (values.empty()) throw std::invalid_argument("add_enum '" + name + "': no values");
+    OptionSpec spec;
+    spec.name = name;
+    spec.type = OptionType::String;
+    spec.doc = std::move(doc);
+    const Options defaults{};
+    spec.default_text = "?";  // a default outside the list: the conformance suite reports it
+    for (const auto& [text, value] : values) {
+      spec.allowed.push_back(text);
+      if (value == defaults.*member && spec.default_text == "?") spec.default_text = text;
+    }
+    auto allowed = spec.allowed;
+    specs_.push_back(std::move(spec));
+    setters_.push_back([member, values = std::move(values), allowed](Options& o, const Value& v) {
+      const std::string t = detail::OptionTraits<std::string>::parse(v);
+      for (const auto& [text, value] : values)
+        if (text == t) {
+          o.*member = value;
+          return;
+        }
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      throw ConfigException(v.location(), "'" + t + "' is not one of {" + list + "}" + did_you_mean(t, allowed));
+    });
+    numeric_.push_back([](const Options&) -> std::optional<double> { return std::nullopt; });
+    text_.push_back([](const Options&) -> std::optional<std::string> { return std::nullopt; });
     return Ref(this, specs_.size() - 1);
   }
 

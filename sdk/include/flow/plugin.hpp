@@ -38,7 +38,8 @@
 
 namespace flow {
 
-// Bumped on any change of the SDK's classes or of this descriptor.
+// Bumped on any change of the layout or virtual functions of the SDK's classes, or of this
+// descriptor. Adding inline functions (the batch and schema builders, typed views) does not.
 // 2: Emitter::try_emit returns TryEmit; descriptors may declare input columns and output schema.
 inline constexpr uint32_t kAbiVersion = 2;
 

@@ -1,12 +1,13 @@
 // StageHarness: one stage, no pipeline. Push batches in, read what it emitted, move a fake clock,
-// count acknowledgements (after GStreamer's GstHarness). Links flow::testing.
+// count acknowledgements (after GStreamer's GstHarness). In flow::testing, which
+// flow_add_plugin() links into a plugin's tests.
 //
 // The stage runs through the runtime's own StageDriver, its Context and Emitter, and real
 // bounded channels behind each output, so it behaves as under `flowctl run` (see the Emitter
 // contract in flow/stage.hpp). The harness plays the downstream stage: it holds emitted batches
 // until the test reads them; set_capacity() bounds how many it holds (emit() then blocks, as
 // under backpressure) until drain() or request_stop(), after which it accepts everything, as a
-// draining pipeline does. The stage's id is "stage-under-test" (kStageId).
+// draining pipeline does. The stage's id is kStageId.
 #pragma once
 
 #include <chrono>
@@ -19,6 +20,12 @@
 #include "flow/flow.hpp"
 
 namespace flow::testing {
+
+// The stage id, pipeline name and run id the harness's Context reports (error messages that
+// name the stage say 'stage-under-test').
+inline constexpr const char* kStageId = "stage-under-test";
+inline constexpr const char* kPipelineName = "harness";
+inline constexpr const char* kRunId = "harness-run";
 
 // Parses YAML text (as a pipeline file's `config:` would be) into a Value; throws on bad YAML.
 Value yaml(const std::string& text);
@@ -49,7 +56,6 @@ class AckLog {
 
 class StageHarness {
  public:
-  static constexpr const char* kStageId = "stage-under-test";
 
   // A plugin compiled into the test (its descriptor: flow_plugin_entry::descriptor()).
   StageHarness(const PluginDescriptor& descriptor, const std::string& yaml_config);
