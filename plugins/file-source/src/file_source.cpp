@@ -102,6 +102,7 @@ class FileSource : public flow::Source {
     int64_t batch_size = 4096;
     bool exit_at_end = false;
     bool inotify = true;
+    std::vector<std::string> resume_from;
   };
 
   static flow::PluginInfo info() {
@@ -141,6 +142,10 @@ class FileSource : public flow::Source {
           "Return once every matched file is read to its end (batch jobs); a last line without a newline is "
           "then emitted too");
     t.add("inotify", &Options::inotify, "Use inotify to wake up on changes (polling still runs as a safety net)");
+    t.add("resume_from", &Options::resume_from,
+          "Checkpoint directories of the sinks that receive this source's records (csv-window-sink's "
+          "<checkpoint_dir>: commits/*.json, archived-offsets.json); a restart resumes after what all of them "
+          "committed, even past this stage's own checkpoint (exactly-once with csv-window-sink)");
   }
 
   static void check(const Options& o, const flow::Value& config, std::vector<flow::ConfigError>& errors) {
@@ -171,6 +176,7 @@ class FileSource : public flow::Source {
       load_checkpoint();
       ckpt_thread_ = std::jthread([this](std::stop_token stop) { checkpoint_loop(stop); });
     }
+    load_sink_manifests();
     if (o_.inotify) {
       ino_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
       if (ino_fd_ < 0)
@@ -338,6 +344,61 @@ class FileSource : public flow::Source {
     checkpoints_->add();
   }
 
+  // Per (source, generation): the highest committed end offset in each sink checkpoint directory
+  // of resume_from. A directory without an entry for a file says nothing about it.
+  void load_sink_manifests() {
+    simdjson::dom::parser parser;
+    for (const auto& d : o_.resume_from) {
+      const fs::path dir = fs::absolute(d).lexically_normal();
+      std::map<std::pair<std::string, int32_t>, int64_t> ends;
+      auto take = [&](const fs::path& file) {
+        simdjson::dom::element doc;
+        if (auto err = parser.load(file.string()).get(doc))
+          throw std::runtime_error("resume_from: '" + file.string() + "': " + simdjson::error_message(err));
+        simdjson::dom::array ranges;
+        if (doc["ranges"].get(ranges)) throw std::runtime_error("resume_from: '" + file.string() + "': no \"ranges\"");
+        for (auto r : ranges) {
+          std::string_view source;
+          int64_t part = 0, end = 0;
+          if (r["source"].get(source) || r["partition"].get(part) || r["end"].get(end))
+            throw std::runtime_error("resume_from: '" + file.string() + "': a range lacks source/partition/end");
+          if (!source.starts_with(stage_ + ":")) continue;  // another source's
+          auto& e = ends[{std::string(source), static_cast<int32_t>(part)}];
+          e = std::max(e, end);
+        }
+      };
+      std::error_code ec;
+      if (fs::exists(dir / "archived-offsets.json", ec)) take(dir / "archived-offsets.json");
+      if (fs::is_directory(dir / "commits", ec))
+        for (const auto& e : fs::directory_iterator(dir / "commits")) {
+          const std::string name = e.path().filename().string();
+          if (e.is_regular_file() && name.ends_with(".json") && !name.starts_with(".")) take(e.path());
+        }
+      sink_ends_.push_back(std::move(ends));
+    }
+  }
+
+  // Where the sinks of resume_from all committed (source, gen) to, if every one of them has it.
+  std::optional<int64_t> sinks_committed(const std::string& source, int32_t gen) const {
+    if (sink_ends_.empty()) return std::nullopt;
+    std::optional<int64_t> low;
+    for (const auto& ends : sink_ends_) {
+      auto it = ends.find({source, gen});
+      if (it == ends.end()) return std::nullopt;
+      low = low ? std::min(*low, it->second) : it->second;
+    }
+    return low;
+  }
+
+  // The newest generation of `source` in every resume_from directory (no checkpoint entry).
+  std::optional<int32_t> sinks_generation(const std::string& source) const {
+    std::optional<int32_t> gen;
+    for (const auto& [key, end] : sink_ends_.empty() ? std::map<std::pair<std::string, int32_t>, int64_t>{}
+                                                      : sink_ends_.front())
+      if (key.first == source) gen = std::max(gen.value_or(key.second), key.second);
+    return gen;
+  }
+
   std::string source_of(const FileId& id) const {
     return stage_ + ":" + std::to_string(id.dev) + ":" + std::to_string(id.ino);
   }
@@ -411,7 +472,18 @@ class FileSource : public flow::Source {
         f->gen = s->second.gen;
         f->offset = s->second.offset;
         how = "at byte " + std::to_string(f->offset) + " (checkpoint)";
+        if (auto sink = sinks_committed(f->source, f->gen); sink && *sink > f->offset && *sink <= size) {
+          how = "at byte " + std::to_string(*sink) + " (committed by the sinks of resume_from; checkpoint " +
+                std::to_string(f->offset) + ")";
+          f->offset = *sink;
+        }
       }
+    } else if (auto g = sinks_generation(f->source); g && !tracker_->seen(f->id) && sinks_committed(f->source, *g) &&
+                                                     *sinks_committed(f->source, *g) <= size) {
+      // No checkpoint entry yet (a crash before the first one): the sinks' manifests name the file.
+      f->gen = *g;
+      f->offset = *sinks_committed(f->source, *g);
+      how = "at byte " + std::to_string(f->offset) + " (committed by the sinks of resume_from)";
     } else if (auto c = closed_gens_.find(f->id); c != closed_gens_.end()) {
       f->gen = c->second + 1;  // the same inode again in this run: keep its positions apart
       how = "from the beginning";
@@ -680,6 +752,7 @@ class FileSource : public flow::Source {
   std::mutex ckpt_mu_;  // the checkpoint thread and close()
   std::jthread ckpt_thread_;
   std::map<FileId, Saved> saved_;
+  std::vector<std::map<std::pair<std::string, int32_t>, int64_t>> sink_ends_;  // per resume_from directory
   std::map<FileId, std::unique_ptr<OpenFile>> files_;
   std::map<FileId, int32_t> closed_gens_;  // files closed in this run: an inode seen again gets a new generation
   std::shared_ptr<Tracker> tracker_ = std::make_shared<Tracker>();
