@@ -76,6 +76,45 @@ TEST(FileSource, ReadsMatchedFilesAndResumesFromTheCheckpoint) {
   EXPECT_NE(read_file(d / "ckpt/stage-under-test.positions.json").find("\"offset\":18"), std::string::npos);
 }
 
+// One run that acknowledges everything it read; returns the lines.
+std::vector<std::string> run_and_ack(const TempDir& d, std::vector<flow::PositionRange>* ranges = nullptr) {
+  StageHarness h(*flow_plugin_entry::descriptor(), cfg(d, "format: lines\n"));
+  h.open();
+  h.run_source();
+  auto v = values(h);
+  if (ranges)
+    for (auto& b : h.output())
+      for (auto& r : b.positions().ranges()) ranges->push_back(r);
+  ack_all(h);
+  h.close();
+  return v;
+}
+
+TEST(FileSource, ChangedWhileStoppedIsReadFromTheBeginningUnderANewGeneration) {
+  TempDir d;
+  std::filesystem::create_directories(d / "in");
+  write_file(d / "in/a.log", "first\nsecond\n");
+  EXPECT_EQ(run_and_ack(d), (std::vector<std::string>{"first", "second"}));
+  // Truncated and rewritten shorter while Flow was not running (same inode).
+  std::filesystem::resize_file(d / "in/a.log", 0);
+  {
+    std::ofstream f(d / "in/a.log", std::ios::app);
+    f << "new\n";
+  }
+  std::vector<flow::PositionRange> ranges;
+  EXPECT_EQ(run_and_ack(d, &ranges), (std::vector<std::string>{"new"}));
+  ASSERT_EQ(ranges.size(), 1u);
+  EXPECT_EQ(ranges[0].partition, 1);  // generation 1: offsets restart at 0 without mixing
+  EXPECT_EQ(ranges[0].begin, 0);
+  // Rewritten in place, longer, with other first bytes (as a reused inode would be).
+  write_file(d / "in/a.log", "NEW\nmore lines\n");
+  ranges.clear();
+  EXPECT_EQ(run_and_ack(d, &ranges), (std::vector<std::string>{"NEW", "more lines"}));
+  ASSERT_EQ(ranges.size(), 1u);
+  EXPECT_EQ(ranges[0].partition, 2);
+  EXPECT_TRUE(run_and_ack(d).empty());  // and resumed normally afterwards
+}
+
 TEST(FileSource, UnacknowledgedRecordsAreReadAgain) {
   TempDir d;
   std::filesystem::create_directories(d / "in");
@@ -133,13 +172,17 @@ TEST(FileSource, OversizeAndBadEncodingAreDeadLetteredWithFileAndOffset) {
   h.close();
 }
 
-TEST(FileSource, StartEndSkipsExistingContentButReadsNewFiles) {
+// With inotify (woken by the directory event) and without it (found by polling).
+class FileSourceWatch : public ::testing::TestWithParam<bool> {};
+
+TEST_P(FileSourceWatch, StartEndSkipsExistingContentButReadsNewFiles) {
   TempDir d;
   std::filesystem::create_directories(d / "in");
   write_file(d / "in/old.log", "old\n");
   StageHarness h(*flow_plugin_entry::descriptor(),
                  "paths: ['" + (d / "in").string() + "/*.log']\nformat: lines\nstart: end\npoll_interval: 20ms\n"
-                 "checkpoint_interval: 10ms\ncheckpoint_dir: " + (d / "ckpt").string() + "\n");
+                 "checkpoint_interval: 10ms\ncheckpoint_dir: " + (d / "ckpt").string() + "\ninotify: " +
+                     (GetParam() ? "true" : "false") + "\n");
   h.open();
   std::thread writer([&] {
     // The first checkpoint comes after the startup scan: only then is the new file "later".
@@ -152,6 +195,8 @@ TEST(FileSource, StartEndSkipsExistingContentButReadsNewFiles) {
   EXPECT_EQ(values(h), (std::vector<std::string>{"new"}));
   h.close();
 }
+
+INSTANTIATE_TEST_SUITE_P(Inotify, FileSourceWatch, ::testing::Bool());
 
 TEST(FileSource, SmallBatchesUnderBackpressure) {
   TempDir d;
