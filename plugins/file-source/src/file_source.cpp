@@ -204,6 +204,11 @@ class FileSource : public flow::Source {
       if (aborted_) return;
       if (progressed) {
         quiet_pass = false;
+        // A file that never stops growing must not hide new files and rotations.
+        if (!o_.exit_at_end && Clock::now() >= next_scan) {
+          rescan(false);
+          next_scan = Clock::now() + o_.poll_interval;
+        }
         continue;
       }
       if (!flush()) return;
