@@ -25,6 +25,9 @@ using flow::test::read_file;
 using flow::test::TempDir;
 using flow::test::write_file;
 
+// Generous: sanitizer builds in CI run these a few times slower, several at once.
+constexpr std::chrono::seconds kPatience{240};
+
 bool have_plugins() {
   for (const char* p : {"json-validator", "csv-window-sink"})
     if (!fs::exists(fs::path(FLOW_PLUGIN_DIR) / ("libflow-" + std::string(p) + ".so"))) return false;
@@ -95,19 +98,19 @@ TEST(FilePipeline, RotationByRenameAndByTruncationWhileWriting) {
   Process p(run_argv(d), d / "run");
   const auto app = d / "in/app.log";
   append_lines(app, 0, 1000);  // appears after the start: read from its beginning
-  ASSERT_TRUE(eventually([&] { return all_present(d / "out", 1000); })) << p.err();
+  ASSERT_TRUE(eventually([&] { return all_present(d / "out", 1000); }, kPatience)) << p.err();
 
   // Rotation by rename: the old writer still appends to the renamed file for a while.
   fs::rename(app, d / "in/app.log.1");
   append_lines(d / "in/app.log.1", 1000, 1100);
   append_lines(app, 1100, 2000);
-  ASSERT_TRUE(eventually([&] { return all_present(d / "out", 2000); })) << p.err();
+  ASSERT_TRUE(eventually([&] { return all_present(d / "out", 2000); }, kPatience)) << p.err();
 
   // Rotation by truncation (copytruncate): shorter than before, so it is noticed.
   fs::resize_file(app, 0);
   append_lines(app, 2000, 2050);
-  ASSERT_TRUE(eventually([&] { return all_present(d / "out", 2050); })) << p.err();
-  ASSERT_TRUE(eventually([&] { return p.err().find("app.log.1' was rotated away") != std::string::npos; })) << p.err();
+  ASSERT_TRUE(eventually([&] { return all_present(d / "out", 2050); }, kPatience)) << p.err();
+  ASSERT_TRUE(eventually([&] { return p.err().find("app.log.1' was rotated away") != std::string::npos; }, kPatience)) << p.err();
 
   p.signal(SIGTERM);
   ASSERT_EQ(p.wait(std::chrono::seconds(60)), 0) << p.err();
@@ -125,11 +128,11 @@ TEST(FilePipeline, FileDeletedWhileReadIsReadToItsEnd) {
   append_lines(d / "in/big.log", 0, n);
   write_file(d / "pipe.yaml", pipeline(d, "*.log"));
   Process p(run_argv(d), d / "run");
-  ASSERT_TRUE(eventually([&] { return !committed(d / "out").empty(); })) << p.err();
+  ASSERT_TRUE(eventually([&] { return !committed(d / "out").empty(); }, kPatience)) << p.err();
   const std::size_t before = committed(d / "out").size();
   fs::remove(d / "in/big.log");
-  ASSERT_TRUE(eventually([&] { return all_present(d / "out", n); })) << p.err();
-  ASSERT_TRUE(eventually([&] { return p.err().find("big.log' was deleted") != std::string::npos; })) << p.err();
+  ASSERT_TRUE(eventually([&] { return all_present(d / "out", n); }, kPatience)) << p.err();
+  ASSERT_TRUE(eventually([&] { return p.err().find("big.log' was deleted") != std::string::npos; }, kPatience)) << p.err();
   p.signal(SIGTERM);
   ASSERT_EQ(p.wait(std::chrono::seconds(60)), 0) << p.err();
   EXPECT_EQ(check_lines(d / "out", n), 0);
@@ -141,7 +144,7 @@ TEST(FilePipeline, FileDeletedWhileReadIsReadToItsEnd) {
 // growing, and returns the number of duplicated lines (after checking that none was lost).
 // `sink_warned`: the restarted csv-window-sink found a part without its manifest entry (the kill
 // came between the part's rename and its entry), whose records a source may read again.
-int kill_and_restart(const TempDir& d, const std::string& extra, bool& sink_warned) {
+int kill_and_restart(const TempDir& d, const std::string& extra, bool wait_checkpoint, bool& sink_warned) {
   fs::create_directories(d / "in");
   const int first = 1'000'000, total = 1'100'000;
   append_lines(d / "in/data.log", 0, first);
@@ -149,14 +152,22 @@ int kill_and_restart(const TempDir& d, const std::string& extra, bool& sink_warn
   std::size_t at_kill = 0;
   {
     Process p(run_argv(d), d / "run1");
-    EXPECT_TRUE(eventually([&] { return !committed(d / "out").empty(); })) << p.err();
+    // The first manifest entry (cheap to poll): a part is committed, the file is still being read.
+    // With its own checkpoint in use, also its first write (else the restart starts over).
+    EXPECT_TRUE(eventually(
+        [&] {
+          return !flow::test::visible_files(d / "out/_checkpoint/commits").empty() &&
+                 (!wait_checkpoint || fs::exists(d / "ckpt/src.positions.json"));
+        },
+        kPatience))
+        << p.err();
     p.signal(SIGKILL);
     EXPECT_EQ(p.wait(std::chrono::seconds(30)), 128 + SIGKILL);
     at_kill = committed(d / "out").size();
   }
   Process p(run_argv(d), d / "run2");
   append_lines(d / "in/data.log", first, total);  // the file keeps growing across the restart
-  EXPECT_TRUE(eventually([&] { return all_present(d / "out", total); })) << p.err();
+  EXPECT_TRUE(eventually([&] { return all_present(d / "out", total); }, kPatience)) << p.err();
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(std::chrono::seconds(60)), 0) << p.err();
   const std::string log = p.err();
@@ -173,7 +184,7 @@ TEST(FilePipeline, KillDash9AndRestartMidFileIsAtLeastOnceFromItsCheckpoint) {
   if (!have_plugins()) GTEST_SKIP() << "json-validator and csv-window-sink not built";
   TempDir d;
   bool warned = false;
-  const int dups = kill_and_restart(d, "", warned);
+  const int dups = kill_and_restart(d, "", true, warned);
   // What the sinks committed after the last checkpoint write may come again; nothing is lost.
   RecordProperty("duplicates", dups);
 }
@@ -185,7 +196,7 @@ TEST(FilePipeline, KillDash9AndRestartMidFileIsExactlyOnceWithResumeFrom) {
   // No checkpoint of its own before the kill (the interval is an hour): without resume_from every
   // committed line would come again.
   const int dups = kill_and_restart(
-      d, "      checkpoint_interval: 1h\n      resume_from: ['" + (d / "out/_checkpoint").string() + "']\n", warned);
+      d, "      checkpoint_interval: 1h\n      resume_from: ['" + (d / "out/_checkpoint").string() + "']\n", false, warned);
   RecordProperty("duplicates", dups);
   if (!warned) {
     EXPECT_EQ(dups, 0) << "every line exactly once in the committed CSV";
