@@ -1,5 +1,6 @@
 // file-source through the stage harness: real files in a temporary directory.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thread>
@@ -113,6 +114,37 @@ TEST(FileSource, ChangedWhileStoppedIsReadFromTheBeginningUnderANewGeneration) {
   ASSERT_EQ(ranges.size(), 1u);
   EXPECT_EQ(ranges[0].partition, 2);
   EXPECT_TRUE(run_and_ack(d).empty());  // and resumed normally afterwards
+}
+
+TEST(FileSource, ResumeFromSinksManifestsGoesPastItsOwnCheckpoint) {
+  TempDir d;
+  std::filesystem::create_directories(d / "in");
+  write_file(d / "in/a.log", "1\n2\n");
+  EXPECT_EQ(run_and_ack(d), (std::vector<std::string>{"1", "2"}));  // checkpoint: byte 4
+  {
+    std::ofstream f(d / "in/a.log", std::ios::app);
+    f << "3\n4\n";
+  }
+  struct stat st{};
+  ASSERT_EQ(::stat((d / "in/a.log").c_str(), &st), 0);
+  const std::string source = "stage-under-test:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  // A sink committed through "3\n" (byte 6) before a crash the checkpoint did not see.
+  std::filesystem::create_directories(d / "sink/commits");
+  write_file(d / "sink/commits/part-1.json",
+             R"({"version":1,"ranges":[{"source":")" + source + R"(","partition":0,"begin":0,"end":6},)"
+             R"({"source":"other:1:2","partition":0,"begin":0,"end":99}]})");
+  std::filesystem::create_directories(d / "empty-sink");
+  for (const auto& [dirs, want] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           // A second sink with no entry for the file: only its own checkpoint is trusted.
+           {"['" + (d / "sink").string() + "', '" + (d / "empty-sink").string() + "']", {"3", "4"}},
+           // (the run above acknowledged nothing: the checkpoint is still at byte 4)
+           {"['" + (d / "sink").string() + "']", {"4"}}}) {
+    StageHarness h(*flow_plugin_entry::descriptor(), cfg(d, "format: lines\nresume_from: " + dirs + "\n"));
+    h.open();
+    h.run_source();
+    EXPECT_EQ(values(h), want) << dirs;
+    h.close();  // not acknowledged
+  }
 }
 
 TEST(FileSource, UnacknowledgedRecordsAreReadAgain) {
