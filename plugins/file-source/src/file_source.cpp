@@ -340,8 +340,16 @@ class FileSource : public flow::Source {
       j += "}";
     };
     for (const auto& e : tracker_->snapshot()) entry(e.id, e.path, e.gen, e.committed, e.head.size(), fnv1a(e.head));
-    for (const auto& [id, sv] : saved_)
-      if (!tracker_->seen(id)) entry(id, sv.path, sv.gen, sv.offset, sv.head_len, sv.head_hash);
+    for (const auto& [id, sv] : saved_) {
+      if (tracker_->seen(id)) continue;
+      // Kept while its path still names it (it may match again); a file gone or replaced at
+      // its path would not be read anyway, so its entry is dropped rather than kept forever.
+      struct stat st{};
+      if (::stat(sv.path.c_str(), &st) != 0 ||
+          FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)} != id)
+        continue;
+      entry(id, sv.path, sv.gen, sv.offset, sv.head_len, sv.head_hash);
+    }
     j += "]}\n";
     if (j == last_ckpt_) return;  // nothing acknowledged since the last one
     flow::io::atomic_write_file(*ckpt_dir_, ckpt_name_, j, true);

@@ -147,6 +147,27 @@ TEST(FileSource, ResumeFromSinksManifestsGoesPastItsOwnCheckpoint) {
   }
 }
 
+TEST(FileSource, CheckpointEntriesOfFilesGoneFromTheirPathAreDropped) {
+  TempDir d;
+  std::filesystem::create_directories(d / "in");
+  write_file(d / "in/a.log", "1\n");
+  EXPECT_EQ(run_and_ack(d), (std::vector<std::string>{"1"}));
+  const auto ckpt = d / "ckpt/stage-under-test.positions.json";
+  auto run_other_glob = [&] {  // matches nothing: a.log is not seen in this run
+    StageHarness h(*flow_plugin_entry::descriptor(),
+                   "paths: ['" + (d / "in").string() + "/*.txt']\ncheckpoint_dir: " + (d / "ckpt").string() +
+                       "\nexit_at_end: true\ncheckpoint_interval: 10ms\n");
+    h.open();
+    h.run_source();
+    h.close();
+  };
+  run_other_glob();
+  EXPECT_NE(read_file(ckpt).find("a.log"), std::string::npos) << "still at its path: kept";
+  std::filesystem::rename(d / "in/a.log", d / "in/a.old");
+  run_other_glob();
+  EXPECT_EQ(read_file(ckpt).find("a.log"), std::string::npos) << "gone from its path: dropped\n" << read_file(ckpt);
+}
+
 TEST(FileSource, UnacknowledgedRecordsAreReadAgain) {
   TempDir d;
   std::filesystem::create_directories(d / "in");
