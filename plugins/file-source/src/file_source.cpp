@@ -184,6 +184,7 @@ class FileSource : public flow::Source {
                        std::to_string(o_.poll_interval.count()) + "ms");
     }
     buf_.resize(static_cast<std::size_t>(o_.read_buffer.bytes));
+    opened_ = true;
   }
 
   void run(flow::Context& ctx, flow::Emitter& out) override {
@@ -239,7 +240,7 @@ class FileSource : public flow::Source {
       ckpt_thread_.request_stop();
       ckpt_thread_.join();
     }
-    if (ctx_ && ckpt_dir_) {
+    if (opened_ && ckpt_dir_) {  // never over a checkpoint that open() could not read
       try {
         write_checkpoint();
       } catch (const std::exception& e) {
@@ -776,6 +777,7 @@ class FileSource : public flow::Source {
   std::set<std::string> watched_;
   bool dir_event_ = false;
   bool aborted_ = false;
+  bool opened_ = false;
   int dead_logged_ = 0;
   flow::Counter* lines_ = nullptr;
   flow::Counter* bytes_ = nullptr;

@@ -283,6 +283,8 @@ TEST(FileSource, CorruptCheckpointIsAClearError) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("stage-under-test.positions.json"), std::string::npos) << e.what();
   }
+  h.close();
+  EXPECT_EQ(read_file(d / "ckpt/stage-under-test.positions.json"), "{not json") << "left for the operator to look at";
 }
 
 }  // namespace
