@@ -174,7 +174,6 @@ class FileSource : public flow::Source {
       ckpt_dir_ = dir;
       ckpt_name_ = stage_ + ".positions.json";
       load_checkpoint();
-      ckpt_thread_ = std::jthread([this](std::stop_token stop) { checkpoint_loop(stop); });
     }
     load_sink_manifests();
     if (o_.inotify) {
@@ -185,6 +184,7 @@ class FileSource : public flow::Source {
     }
     buf_.resize(static_cast<std::size_t>(o_.read_buffer.bytes));
     opened_ = true;
+    if (ckpt_dir_) ckpt_thread_ = std::jthread([this](std::stop_token stop) { checkpoint_loop(stop); });
   }
 
   void run(flow::Context& ctx, flow::Emitter& out) override {
