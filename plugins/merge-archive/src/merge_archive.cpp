@@ -265,8 +265,8 @@ class MergeArchive : public flow::Processor {
         .one_of({"csv", "parquet"});
     t.add("formats", &Options::formats, "Several archive formats at once, e.g. [csv, parquet]; overrides format");
     t.add("parquet_types", &Options::parquet_types,
-          "Parquet column types to force, e.g. {sensor_id: INTEGER}; other columns get the type DuckDB detects "
-          "over the whole archive");
+          "Parquet column types (DuckDB names), e.g. {sensor_id: BIGINT}; other columns get the type DuckDB "
+          "detects over the whole archive; typing every column skips detection (about 3x faster)");
   }
 
   struct Dirs {

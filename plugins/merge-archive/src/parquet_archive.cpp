@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <stdexcept>
+#include <vector>
 
 #include "flow/durable_io.hpp"
 
@@ -17,6 +19,31 @@ namespace merge_archive::parquet {
 
 namespace {
 constexpr const char* kTmpSuffix = ".tmp.parquet";
+
+// The column names of the header line (plain or gzip); empty when they are quoted (then the
+// sniffer reads them).
+std::vector<std::string> header(const fs::path& p) {
+  gzFile f = gzopen(p.c_str(), "rb");
+  if (!f) flow::io::throw_errno("cannot open", p);
+  std::string line;
+  char buf[4096];
+  while (gzgets(f, buf, sizeof buf)) {
+    line += buf;
+    if (!line.empty() && line.back() == '\n') break;
+  }
+  gzclose(f);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  std::vector<std::string> out;
+  if (line.find('"') != std::string::npos) return out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = line.find(',', start);
+    out.push_back(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
 
 bool is_gzip(const fs::path& p) {
   const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
@@ -54,18 +81,30 @@ uint64_t convert(const fs::path& csv, const fs::path& out, const std::map<std::s
   const fs::path tmp = out.parent_path() / ("." + out.filename().string() + kTmpSuffix);
   std::error_code ec;
   fs::remove(tmp, ec);
-  // Every column's type from the whole file (sample_size = -1), so a late odd value cannot break
-  // the conversion; the caller's types win.
-  std::string read = "read_csv(" + literal(csv.string()) + ", header = true, sample_size = -1, compression = " +
+  // With a type for every column, DuckDB reads them as given; otherwise its sniffer detects the
+  // others over the whole file. Not from a sample: a value past the sample that does not fit
+  // the sampled type would be cast silently ("1.5" into a BIGINT column becomes 2).
+  const auto columns = header(csv);
+  bool all_typed = !columns.empty();
+  for (const auto& c : columns) all_typed = all_typed && types.count(c) > 0;
+  std::string read = "read_csv(" + literal(csv.string()) + ", header = true, compression = " +
                      (is_gzip(csv) ? "'gzip'" : "'none'");
-  if (!types.empty()) {
-    read += ", types = {";
-    bool first = true;
-    for (const auto& [col, type] : types) {
-      read += (first ? "" : ", ") + literal(col) + ": " + literal(type);
-      first = false;
-    }
+  if (all_typed) {
+    read += ", auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {";
+    for (std::size_t i = 0; i < columns.size(); ++i)
+      read += (i ? ", " : "") + literal(columns[i]) + ": " + literal(types.at(columns[i]));
     read += "}";
+  } else {
+    read += ", sample_size = -1";
+    if (!types.empty()) {
+      read += ", types = {";
+      bool first = true;
+      for (const auto& [col, type] : types) {
+        read += (first ? "" : ", ") + literal(col) + ": " + literal(type);
+        first = false;
+      }
+      read += "}";
+    }
   }
   read += ")";
   uint64_t rows = 0;
@@ -73,10 +112,8 @@ uint64_t convert(const fs::path& csv, const fs::path& out, const std::map<std::s
     flow_duckdb::Database db("");  // in memory: DuckDB only reads the CSV and writes the Parquet file
     flow_duckdb::Connection c(db);
     c.exec("SET autoinstall_known_extensions = false");
-    c.exec("SET threads = 2");
     flow_duckdb::Result r;
-    c.query("COPY (SELECT * FROM " + read + ") TO " + literal(tmp.string()) +
-                " (FORMAT parquet, COMPRESSION zstd)",
+    c.query("COPY (SELECT * FROM " + read + ") TO " + literal(tmp.string()) + " (FORMAT parquet, COMPRESSION zstd)",
             r);
     rows = static_cast<uint64_t>(r.int64(0, 0));
   } catch (const std::exception& e) {

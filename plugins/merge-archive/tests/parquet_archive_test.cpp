@@ -11,7 +11,11 @@
 #include <string>
 #include <vector>
 
+#include <zlib.h>
+
 #include "duckdb_db.hpp"
+#include "parquet_archive.hpp"
+#include "flow/conformance/gtest.hpp"
 #include "flow/testing/harness.hpp"
 #include "support/files.hpp"
 #include "support/process.hpp"
@@ -29,6 +33,14 @@ using flow::test::TempDir;
 using flow::test::visible_files;
 using flow::test::write_file;
 using namespace std::chrono_literals;
+
+// The conformance suite with the Parquet format on (the CSV format runs in tests/conformance).
+[[maybe_unused]] const bool kConformance = [] {
+  flow::conformance::Options o;
+  o.library = FLOW_PLUGIN_FILE;
+  o.sample_yaml = "parts_dir: ${TMPDIR}/parts\nbackup_dir: ${TMPDIR}/backup\nformats: [csv, parquet]\n";
+  return flow::conformance::register_tests(o, "ConformanceParquet");
+}();
 
 struct Row {
   int64_t sensor_id;
@@ -190,6 +202,72 @@ TEST(ParquetArchive, ParquetOnlyKilledBeforeTheRenameIsMergedAgain) {
   EXPECT_EQ(visible_files(tmp / "backup").size(), 1u);
   EXPECT_TRUE(visible_files(tmp / "parts").empty());
   for (const auto& f : flow::test::all_files(tmp / "backup")) EXPECT_FALSE(f.ends_with(".tmp")) << f;
+}
+
+std::string describe(const fs::path& p) {
+  flow_duckdb::Database db("");
+  flow_duckdb::Connection c(db);
+  flow_duckdb::Result d;
+  c.query("DESCRIBE SELECT * FROM read_parquet(" + flow_duckdb::literal(p.string()) + ")", d);
+  std::string types;
+  for (idx_t i = 0; i < d.rows(); ++i) types += d.str(0, i) + " " + d.str(1, i) + ";";
+  return types;
+}
+
+// A value far past DuckDB's type-detection sample that does not fit the sampled type: the
+// conversion detects over the whole file instead of failing.
+TEST(ParquetConvert, ALateValueOfAWiderTypeStillConverts) {
+  TempDir tmp;
+  std::string csv = "id,v,when\n";
+  for (int i = 0; i < 300'000; ++i) csv += std::to_string(i) + "," + std::to_string(i % 50) + ",2025-06-15 09:12:01\n";
+  csv += "300000,1.5,2025-06-15 09:12:02\n";
+  write_file(tmp / "a.csv", csv);
+  EXPECT_EQ(merge_archive::parquet::convert(tmp / "a.csv", tmp / "a.parquet", {}), 300'001u);
+  EXPECT_EQ(describe(tmp / "a.parquet"), "id BIGINT;v DOUBLE;when TIMESTAMP;");
+  EXPECT_EQ(flow::test::visible_files(tmp.path()), (std::vector<std::string>{"a.csv", "a.parquet"}));
+}
+
+TEST(ParquetConvert, GzipInputAndForcedTypes) {
+  TempDir tmp;
+  gzFile gz = gzopen((tmp / "a.csv.gz").c_str(), "wb");
+  ASSERT_NE(gz, nullptr);
+  const std::string csv = "id,v\n1,2.5\n2,3.5\n";
+  gzwrite(gz, csv.data(), static_cast<unsigned>(csv.size()));
+  gzclose(gz);
+  EXPECT_EQ(merge_archive::parquet::sibling(tmp / "a.csv.gz"), tmp / "a.parquet");
+  EXPECT_EQ(merge_archive::parquet::convert(tmp / "a.csv.gz", tmp / "a.parquet", {{"id", "INTEGER"}}), 2u);
+  EXPECT_EQ(describe(tmp / "a.parquet"), "id INTEGER;v DOUBLE;");
+}
+
+// Every column typed: read as given, without the sniffer.
+TEST(ParquetConvert, EveryColumnTypedIsReadAsGiven) {
+  TempDir tmp;
+  write_file(tmp / "a.csv", "sensor_id,temperature,timestamp\n1,20,2025-06-15 09:12:01\n2,21.5,2025-06-15 09:12:02\n");
+  EXPECT_EQ(merge_archive::parquet::convert(
+                tmp / "a.csv", tmp / "a.parquet",
+                {{"sensor_id", "INTEGER"}, {"temperature", "DOUBLE"}, {"timestamp", "TIMESTAMP"}}),
+            2u);
+  EXPECT_EQ(describe(tmp / "a.parquet"), "sensor_id INTEGER;temperature DOUBLE;timestamp TIMESTAMP;");
+  // A value that does not fit a given type is an error, not a silent cast.
+  write_file(tmp / "b.csv", "sensor_id,temperature\n1,x\n");
+  EXPECT_THROW(merge_archive::parquet::convert(tmp / "b.csv", tmp / "b.parquet",
+                                               {{"sensor_id", "INTEGER"}, {"temperature", "DOUBLE"}}),
+               std::runtime_error);
+  EXPECT_FALSE(fs::exists(tmp / "b.parquet"));
+}
+
+TEST(ParquetConvert, AnUnreadableCsvIsAnErrorNamingBothFilesAndLeavesNothing) {
+  TempDir tmp;
+  write_file(tmp / "a.csv", "id,v\n1,2\n");
+  try {
+    merge_archive::parquet::convert(tmp / "a.csv", tmp / "a.parquet", {{"v", "NOSUCHTYPE"}});
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find((tmp / "a.parquet").string()), std::string::npos) << m;
+    EXPECT_NE(m.find((tmp / "a.csv").string()), std::string::npos) << m;
+  }
+  EXPECT_EQ(flow::test::all_files(tmp.path()), (std::vector<std::string>{"a.csv"}));
 }
 
 TEST(ParquetArchive, UnknownFormatsAreNamed) {
