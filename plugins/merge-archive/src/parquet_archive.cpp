@@ -19,6 +19,28 @@ namespace merge_archive::parquet {
 
 namespace {
 constexpr const char* kTmpSuffix = ".tmp.parquet";
+}  // namespace
+
+fs::path sibling(const fs::path& csv_archive) {
+  std::string name = csv_archive.filename().string();
+  for (const char* ext : {".csv.gz", ".csv"})
+    if (name.ends_with(ext)) {
+      name.resize(name.size() - std::string(ext).size());
+      break;
+    }
+  return csv_archive.parent_path() / (name + ".parquet");
+}
+
+void remove_leftovers(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with(".") && name.ends_with(kTmpSuffix)) fs::remove(e.path(), ec);
+  }
+}
+
+#ifdef FLOW_HAVE_DUCKDB
+namespace {
 
 // The column names of the header line (plain or gzip); empty when they are quoted (then the
 // sniffer reads them).
@@ -55,25 +77,6 @@ bool is_gzip(const fs::path& p) {
 }
 }  // namespace
 
-fs::path sibling(const fs::path& csv_archive) {
-  std::string name = csv_archive.filename().string();
-  for (const char* ext : {".csv.gz", ".csv"})
-    if (name.ends_with(ext)) {
-      name.resize(name.size() - std::string(ext).size());
-      break;
-    }
-  return csv_archive.parent_path() / (name + ".parquet");
-}
-
-void remove_leftovers(const fs::path& dir) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.starts_with(".") && name.ends_with(kTmpSuffix)) fs::remove(e.path(), ec);
-  }
-}
-
-#ifdef FLOW_HAVE_DUCKDB
 bool available() { return true; }
 
 uint64_t convert(const fs::path& csv, const fs::path& out, const std::map<std::string, std::string>& types) {
