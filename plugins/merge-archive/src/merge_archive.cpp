@@ -265,8 +265,8 @@ class MergeArchive : public flow::Processor {
         .one_of({"csv", "parquet"});
     t.add("formats", &Options::formats, "Several archive formats at once, e.g. [csv, parquet]; overrides format");
     t.add("parquet_types", &Options::parquet_types,
-          "Parquet column types (DuckDB names), e.g. {sensor_id: BIGINT}; other columns get the type DuckDB "
-          "detects over the whole archive; typing every column skips detection (about 3x faster)");
+          "Parquet column types (DuckDB names), e.g. {sensor_id: BIGINT}; DuckDB detects the others (from a "
+          "sample; integer columns are checked over the whole archive)");
   }
 
   struct Dirs {
@@ -528,7 +528,9 @@ class MergeArchive : public flow::Processor {
     const std::string base = o_.prefix + "_" + stamp;
     for (int i = 0;; ++i) {
       const std::string name = base + (i ? "_" + std::to_string(i) : std::string()) + ext;
-      if (!fs::exists(dirs_.backup / name) && !fs::exists(dirs_.backup / ("." + name + ".tmp"))) return name;
+      if (!fs::exists(dirs_.backup / name) && !fs::exists(dirs_.backup / ("." + name + ".tmp")) &&
+          !fs::exists(merge_archive::parquet::sibling(dirs_.backup / name)))  // a Parquet twin is this job's
+        return name;
     }
   }
 

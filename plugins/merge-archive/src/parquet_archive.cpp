@@ -2,9 +2,9 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include "flow/durable_io.hpp"
@@ -42,30 +42,8 @@ void remove_leftovers(const fs::path& dir) {
 #ifdef FLOW_HAVE_DUCKDB
 namespace {
 
-// The column names of the header line (plain or gzip); empty when they are quoted (then the
-// sniffer reads them).
-std::vector<std::string> header(const fs::path& p) {
-  gzFile f = gzopen(p.c_str(), "rb");
-  if (!f) flow::io::throw_errno("cannot open", p);
-  std::string line;
-  char buf[4096];
-  while (gzgets(f, buf, sizeof buf)) {
-    line += buf;
-    if (!line.empty() && line.back() == '\n') break;
-  }
-  gzclose(f);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  std::vector<std::string> out;
-  if (line.find('"') != std::string::npos) return out;
-  std::size_t start = 0;
-  for (;;) {
-    const auto comma = line.find(',', start);
-    out.push_back(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
+constexpr std::string_view kIntegers =
+    " TINYINT SMALLINT INTEGER BIGINT HUGEINT UTINYINT USMALLINT UINTEGER UBIGINT UHUGEINT ";
 
 bool is_gzip(const fs::path& p) {
   const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
@@ -84,39 +62,53 @@ uint64_t convert(const fs::path& csv, const fs::path& out, const std::map<std::s
   const fs::path tmp = out.parent_path() / ("." + out.filename().string() + kTmpSuffix);
   std::error_code ec;
   fs::remove(tmp, ec);
-  // With a type for every column, DuckDB reads them as given; otherwise its sniffer detects the
-  // others over the whole file. Not from a sample: a value past the sample that does not fit
-  // the sampled type would be cast silently ("1.5" into a BIGINT column becomes 2).
-  const auto columns = header(csv);
-  bool all_typed = !columns.empty();
-  for (const auto& c : columns) all_typed = all_typed && types.count(c) > 0;
-  std::string read = "read_csv(" + literal(csv.string()) + ", header = true, compression = " +
-                     (is_gzip(csv) ? "'gzip'" : "'none'");
-  if (all_typed) {
-    read += ", auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {";
-    for (std::size_t i = 0; i < columns.size(); ++i)
-      read += (i ? ", " : "") + literal(columns[i]) + ": " + literal(types.at(columns[i]));
-    read += "}";
-  } else {
-    read += ", sample_size = -1";
-    if (!types.empty()) {
-      read += ", types = {";
-      bool first = true;
-      for (const auto& [col, type] : types) {
-        read += (first ? "" : ", ") + literal(col) + ": " + literal(type);
-        first = false;
-      }
-      read += "}";
-    }
-  }
-  read += ")";
+  const std::string source = literal(csv.string()) + ", header = true, compression = " +
+                             (is_gzip(csv) ? "'gzip'" : "'none'");
+  auto typed = [&](const std::vector<std::pair<std::string, std::string>>& cols) {
+    std::string t = ", types = {";
+    for (std::size_t i = 0; i < cols.size(); ++i)
+      t += (i ? ", " : "") + literal(cols[i].first) + ": " + literal(cols[i].second);
+    return cols.empty() ? std::string() : t + "}";
+  };
   uint64_t rows = 0;
   try {
     flow_duckdb::Database db("");  // in memory: DuckDB only reads the CSV and writes the Parquet file
     flow_duckdb::Connection c(db);
     c.exec("SET autoinstall_known_extensions = false");
+    // One thread: memory stays near 120 MiB whatever the archive's size (more threads buffer
+    // more row groups to keep the rows in order).
+    c.exec("SET threads = 1");
+    // 1. Types from DuckDB's sniffer (a sample), with the given ones.
+    std::vector<std::pair<std::string, std::string>> given(types.begin(), types.end()), cols;
+    {
+      flow_duckdb::Result d;
+      c.query("DESCRIBE SELECT * FROM read_csv(" + source + typed(given) + ")", d);
+      for (idx_t i = 0; i < d.rows(); ++i) cols.emplace_back(d.str(0, i), d.str(1, i));
+    }
+    // 2. A sampled integer column is checked over the whole file: DuckDB would silently round a
+    // later "1.5" into it. A misfit makes it DOUBLE (or VARCHAR when not even a number).
+    std::vector<std::size_t> ints;
+    for (std::size_t i = 0; i < cols.size(); ++i)
+      if (!types.count(cols[i].first) && kIntegers.find(" " + cols[i].second + " ") != std::string::npos)
+        ints.push_back(i);
+    if (!ints.empty()) {
+      std::string q = "SELECT ";
+      for (std::size_t k = 0; k < ints.size(); ++k) {
+        const std::string col = flow_duckdb::ident(cols[ints[k]].first);
+        q += (k ? ", " : "") + std::string("count(*) FILTER (WHERE NOT regexp_full_match(trim(") + col +
+             "), '[+-]?[0-9]+')), count(*) FILTER (WHERE TRY_CAST(" + col + " AS DOUBLE) IS NULL AND " + col +
+             " IS NOT NULL)";
+      }
+      flow_duckdb::Result r;
+      c.query(q + " FROM read_csv(" + source + ", all_varchar = true)", r);
+      for (std::size_t k = 0; k < ints.size(); ++k)
+        if (r.int64(static_cast<idx_t>(2 * k), 0) > 0)
+          cols[ints[k]].second = r.int64(static_cast<idx_t>(2 * k + 1), 0) > 0 ? "VARCHAR" : "DOUBLE";
+    }
+    // 3. The Parquet file, every column typed.
     flow_duckdb::Result r;
-    c.query("COPY (SELECT * FROM " + read + ") TO " + literal(tmp.string()) + " (FORMAT parquet, COMPRESSION zstd)",
+    c.query("COPY (SELECT * FROM read_csv(" + source + typed(cols) + ")) TO " + literal(tmp.string()) +
+                " (FORMAT parquet, COMPRESSION zstd)",
             r);
     rows = static_cast<uint64_t>(r.int64(0, 0));
   } catch (const std::exception& e) {

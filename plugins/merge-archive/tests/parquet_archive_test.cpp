@@ -220,11 +220,22 @@ TEST(ParquetConvert, ALateValueOfAWiderTypeStillConverts) {
   TempDir tmp;
   std::string csv = "id,v,when\n";
   for (int i = 0; i < 300'000; ++i) csv += std::to_string(i) + "," + std::to_string(i % 50) + ",2025-06-15 09:12:01\n";
-  csv += "300000,1.5,2025-06-15 09:12:02\n";
-  write_file(tmp / "a.csv", csv);
+  write_file(tmp / "a.csv", csv + "300000,1.5,2025-06-15 09:12:02\n");
   EXPECT_EQ(merge_archive::parquet::convert(tmp / "a.csv", tmp / "a.parquet", {}), 300'001u);
   EXPECT_EQ(describe(tmp / "a.parquet"), "id BIGINT;v DOUBLE;when TIMESTAMP;");
   EXPECT_EQ(flow::test::visible_files(tmp.path()), (std::vector<std::string>{"a.csv", "a.parquet"}));
+  {
+    flow_duckdb::Database db("");
+    flow_duckdb::Connection c(db);
+    flow_duckdb::Result r;
+    c.query("SELECT v FROM read_parquet(" + flow_duckdb::literal((tmp / "a.parquet").string()) + ") WHERE id = 300000", r);
+    ASSERT_EQ(r.rows(), 1u);
+    EXPECT_EQ(r.dbl(0, 0), 1.5);  // not rounded
+  }
+  // Not even a number: text.
+  write_file(tmp / "b.csv", csv + "300000,n/a,2025-06-15 09:12:02\n");
+  EXPECT_EQ(merge_archive::parquet::convert(tmp / "b.csv", tmp / "b.parquet", {}), 300'001u);
+  EXPECT_EQ(describe(tmp / "b.parquet"), "id BIGINT;v VARCHAR;when TIMESTAMP;");
 }
 
 TEST(ParquetConvert, GzipInputAndForcedTypes) {
@@ -281,6 +292,32 @@ TEST(ParquetArchive, UnknownFormatsAreNamed) {
   const auto e2 = g.check();
   ASSERT_EQ(e2.size(), 1u);
   EXPECT_NE(e2[0].message.find("did you mean 'parquet'"), std::string::npos) << e2[0].message;
+}
+
+}  // namespace
+
+namespace {
+
+// A Parquet file already named like this job's twin (left by another configuration) shifts the
+// job's names instead of being taken for the twin.
+TEST(ParquetArchive, AnExistingParquetFileOfTheTwinsNameIsLeftAlone) {
+  TempDir tmp;
+  fs::create_directories(tmp / "parts");
+  fs::create_directories(tmp / "backup");
+  write_file(tmp / "parts" / "part-20250615T090000Z-abcd-c0000-000000-0000.csv", "sensor_id,temperature\n1,2.5\n");
+  write_file(tmp / "backup" / "sensor_data_20250615_091201.parquet", "old");
+  flow::testing::StageHarness h(*flow_plugin_entry::descriptor(),
+                                "parts_dir: " + (tmp / "parts").string() + "\nbackup_dir: " +
+                                    (tmp / "backup").string() + "\nformats: [csv, parquet]\n");
+  h.set_now(std::chrono::system_clock::time_point(std::chrono::seconds(1'749'978'721)));  // 2025-06-15 09:12:01
+  h.open();
+  h.finish();
+  h.close();
+  EXPECT_EQ(visible_files(tmp / "backup"),
+            (std::vector<std::string>{"sensor_data_20250615_091201.parquet", "sensor_data_20250615_091201_1.csv",
+                                      "sensor_data_20250615_091201_1.parquet"}));
+  EXPECT_EQ(read_file(tmp / "backup" / "sensor_data_20250615_091201.parquet"), "old");
+  EXPECT_EQ(describe(tmp / "backup" / "sensor_data_20250615_091201_1.parquet"), "sensor_id BIGINT;temperature DOUBLE;");
 }
 
 }  // namespace
