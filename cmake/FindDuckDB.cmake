@@ -20,6 +20,10 @@ if(DuckDB_FOUND AND NOT TARGET DuckDB::duckdb)
     INTERFACE_INCLUDE_DIRECTORIES ${CMAKE_SOURCE_DIR}/plugins/duckdb-common)
   # Installed next to the plugins' directory; the plugins find it through their RUNPATH.
   install(FILES ${DUCKDB_LIBRARY} DESTINATION ${CMAKE_INSTALL_LIBDIR}/flow)
+  get_filename_component(duckdb_dir ${DUCKDB_LIBRARY} DIRECTORY)
+  if(EXISTS ${duckdb_dir}/../LICENSE)  # MIT: its notice goes with the library
+    install(FILES ${duckdb_dir}/../LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/flow RENAME duckdb-LICENSE)
+  endif()
 endif()
 get_property(told GLOBAL PROPERTY FLOW_DUCKDB_TOLD)
 if(NOT DuckDB_FOUND AND NOT told)
