@@ -256,3 +256,43 @@ TEST(DuckdbSinkProcess, KillNineMidRunWhileAnotherProcessQueriesThenRestart) {
 }
 
 }  // namespace
+
+namespace {
+
+// The IoT stream: sensor-simulator (a fixed seed and start time, so a restart replays the same
+// readings at the same positions) -> json-validator -> duckdb-sink, killed right after its
+// second commit, then run again: every reading, keyed by (sensor_id, timestamp), once.
+TEST(DuckdbSinkProcess, IotStreamKilledAfterACommitThenRestartedHasEveryReadingOnce) {
+  for (const char* p : {"libflow-sensor-simulator.so", "libflow-json-validator.so"})
+    if (!fs::exists(fs::path(FLOW_PLUGIN_DIR) / p)) GTEST_SKIP() << p << " is not built";
+  TempDir tmp;
+  const fs::path db = tmp / "iot.duckdb";
+  write_file(tmp / "p.yaml",
+             "name: iot-duckdb\nstages:\n"
+             "  - id: sim\n    plugin: sensor-simulator\n"
+             "    config: {sensors: 1000, rate: 1, max_records: 5000, seed: 7, start_time: '2025-06-15 09:12:01', "
+             "batch_size: 300}\n"
+             "  - id: validate\n    plugin: json-validator\n    input: sim\n"
+             "    config:\n      schema:\n        sensor_id: int\n        temperature: float\n"
+             "        humidity: float\n        timestamp: timestamp\n"
+             "  - id: db\n    plugin: duckdb-sink\n    input: validate\n"
+             "    config: {path: " + db.string() + ", window: 200ms}\n");
+  EXPECT_EQ(run_flowctl(tmp / "p.yaml", {{"FLOW_DUCKDB_SINK_CRASH_AT", "after-commit:2"}}), 128 + SIGKILL);
+  auto stats = [&] {
+    flow_duckdb::Database d(db.string(), true);
+    flow_duckdb::Connection c(d);
+    flow_duckdb::Result r;
+    c.query("SELECT count(*), count(DISTINCT (sensor_id, timestamp)), "
+            "(SELECT coalesce(max(k), 0) FROM (SELECT count(*) AS k FROM readings GROUP BY sensor_id, timestamp)) "
+            "FROM readings",
+            r);
+    return std::vector<int64_t>{r.int64(0, 0), r.int64(1, 0), r.int64(2, 0)};
+  };
+  const auto before = stats();
+  EXPECT_GT(before[0], 0);
+  EXPECT_LT(before[0], 5000);
+  EXPECT_EQ(run_flowctl(tmp / "p.yaml"), 0);
+  EXPECT_EQ(stats(), (std::vector<int64_t>{5000, 5000, 1}));  // rows, distinct readings, most copies
+}
+
+}  // namespace
