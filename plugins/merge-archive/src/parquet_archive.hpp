@@ -1,9 +1,9 @@
 // Parquet archives for merge-archive, written by DuckDB from a finished CSV archive: typed
 // columns (the types given, else DuckDB's sniffer with integer columns checked over the whole
-// file), zstd, one file per
-// archive, written to a temporary name, fsynced and renamed. Kept apart from merge_archive.cpp,
-// which calls it at two points (after the CSV is written; when recovering a job). Without
-// DuckDB at build time, available() is false and the plugin refuses `parquet` in check().
+// file), zstd, one file per archive, written to a temporary name, fsynced and renamed. Kept
+// apart from merge_archive.cpp, which calls it at a few points (after the CSV is written; after
+// its rename; when recovering a job). Without DuckDB at build time, available() is false and
+// the plugin refuses `parquet` in check().
 #pragma once
 
 #include <cstdint>
