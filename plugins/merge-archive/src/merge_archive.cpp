@@ -24,6 +24,7 @@
 #include "flow/durable_io.hpp"
 #include "flow/flow.hpp"
 #include "merge_archive_hooks.hpp"
+#include "parquet_archive.hpp"
 
 namespace fs = std::filesystem;
 
@@ -239,6 +240,9 @@ class MergeArchive : public flow::Processor {
     flow::Duration every{0};
     bool gzip = false;
     std::string journal_dir;
+    std::string format = "csv";
+    std::vector<std::string> formats;
+    std::map<std::string, std::string> parquet_types;
   };
 
   static flow::PluginInfo info() {
@@ -256,6 +260,13 @@ class MergeArchive : public flow::Processor {
     t.add("every", &Options::every, "Merge this often; 0 = once, when the input ends (each run or cycle)");
     t.add("gzip", &Options::gzip, "Compress the archive with zlib (.csv.gz)");
     t.add("journal_dir", &Options::journal_dir, "Directory of the job journal; empty = .merge-journal inside backup_dir");
+    t.add("format", &Options::format,
+          "Archive format: csv, or parquet (typed columns, zstd, written by DuckDB; prefix_YYYYmmdd_HHMMSS.parquet)")
+        .one_of({"csv", "parquet"});
+    t.add("formats", &Options::formats, "Several archive formats at once, e.g. [csv, parquet]; overrides format");
+    t.add("parquet_types", &Options::parquet_types,
+          "Parquet column types (DuckDB names), e.g. {sensor_id: BIGINT}; DuckDB detects the others (from a "
+          "sample; integer columns are checked over the whole archive)");
   }
 
   struct Dirs {
@@ -308,6 +319,31 @@ class MergeArchive : public flow::Processor {
   static void check(const Options& o, const flow::Value& config, std::vector<flow::ConfigError>& errors) {
     auto e = dir_errors(o, config, nullptr);
     errors.insert(errors.end(), e.begin(), e.end());
+    const flow::Value* f = config.find("formats");
+    for (const auto& name : o.formats)
+      if (name != "csv" && name != "parquet")
+        errors.push_back({f ? f->location() : config.location(),
+                          "option 'formats': '" + name + "' is not one of {csv, parquet}"});
+    if (wants(o, "parquet") && !merge_archive::parquet::available()) {
+      const flow::Value* v = f ? f : config.find("format");
+      errors.push_back({v ? v->location() : config.location(),
+                        "format 'parquet' is not available: merge-archive was built without DuckDB (run "
+                        "scripts/setup, or configure with -DDUCKDB_ROOT=<dir with libduckdb.so>)"});
+    }
+  }
+
+  static bool wants(const Options& o, std::string_view format) {
+    if (o.formats.empty()) return o.format == format;
+    return std::find(o.formats.begin(), o.formats.end(), format) != o.formats.end();
+  }
+  // Parquet only: the CSV archive is just the intermediate of the Parquet file.
+  bool parquet_only() const { return wants(o_, "parquet") && !wants(o_, "csv"); }
+  // Both: the Parquet file is made from the renamed CSV archive, before the parts are deleted.
+  void parquet_sibling(const fs::path& csv_archive) {
+    const std::string name = csv_archive.filename().string();
+    if (!wants(o_, "parquet") || parquet_only() || !(name.ends_with(".csv") || name.ends_with(".csv.gz"))) return;
+    const fs::path p = merge_archive::parquet::sibling(csv_archive);
+    if (!fs::exists(p)) merge_archive::parquet::convert(csv_archive, p, o_.parquet_types);
   }
 
   explicit MergeArchive(Options o) : o_(std::move(o)) {}
@@ -328,6 +364,7 @@ class MergeArchive : public flow::Processor {
     parts_merged_ = &ctx.counter("parts_merged");
     last_merge_ = ctx.now();
 
+    if (wants(o_, "parquet")) merge_archive::parquet::remove_leftovers(dirs_.backup);
     recover();
 
     // Committed parts left by an earlier run that stopped before merging them.
@@ -473,6 +510,7 @@ class MergeArchive : public flow::Processor {
       job.state = "archived";  // renamed, but the crash came before the journal said so
       write_journal(job, file);
     }
+    if (job.state == "archived") parquet_sibling(target);
     const std::size_t deleted = cleanup(job);
     job.state = "cleaned";
     write_journal(job, file);
@@ -486,11 +524,13 @@ class MergeArchive : public flow::Processor {
     gmtime_r(&t, &tm);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y%m%d_%H%M%S", &tm);
-    const std::string ext = o_.gzip ? ".csv.gz" : ".csv";
+    const std::string ext = parquet_only() ? ".parquet" : o_.gzip ? ".csv.gz" : ".csv";
     const std::string base = o_.prefix + "_" + stamp;
     for (int i = 0;; ++i) {
       const std::string name = base + (i ? "_" + std::to_string(i) : std::string()) + ext;
-      if (!fs::exists(dirs_.backup / name) && !fs::exists(dirs_.backup / ("." + name + ".tmp"))) return name;
+      if (!fs::exists(dirs_.backup / name) && !fs::exists(dirs_.backup / ("." + name + ".tmp")) &&
+          !fs::exists(merge_archive::parquet::sibling(dirs_.backup / name)))  // a Parquet twin is this job's
+        return name;
     }
   }
 
@@ -583,9 +623,10 @@ class MergeArchive : public flow::Processor {
     for (;;) {
       const fs::path tmp = dirs_.backup / ("." + job.target + ".tmp");
       try {
-        ArchiveWriter w(tmp, o_.gzip);
+        ArchiveWriter w(tmp, o_.gzip && !parquet_only());
         written = write_parts(job.parts, w);
         w.finish();
+        if (parquet_only()) merge_archive::parquet::convert(tmp, tmp, o_.parquet_types);
       } catch (...) {
         // Nothing was renamed or deleted: abandon the job, keep every part.
         std::error_code ec;
@@ -603,6 +644,7 @@ class MergeArchive : public flow::Processor {
     }
     flow::io::fsync_dir(dirs_.backup);
     crash_point("archive-renamed");
+    parquet_sibling(dirs_.backup / job.target);
     job.state = "archived";
     write_journal(job);
     crash_point("journal-archived");
