@@ -45,6 +45,7 @@ std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<s
   } else if (spec) {
     spec::check_pipeline(*spec, registry, errors);  // report plugin errors alongside YAML ones
   }
+  for (const auto& w : registry.warnings()) std::fprintf(stderr, "flowctl: warning: %s\n", w.c_str());
   if (!errors.empty()) {
     std::fputs(spec::format_errors(errors).c_str(), stderr);
     std::fprintf(stderr, "%zu error%s in %s\n", errors.size(), errors.size() == 1 ? "" : "s", file.c_str());

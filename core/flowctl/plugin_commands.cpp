@@ -23,6 +23,7 @@ void register_plugin_commands(CLI::App& app, Globals& g) {
       std::printf("%-22s %-10s %-9s %s\n", p->info().name.c_str(), kind_name(p->info().kind), p->info().version.c_str(),
                   p->info().description.c_str());
     for (const auto& f : failures) std::fprintf(stderr, "warning: %s\n", f.c_str());
+    for (const auto& w : registry.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
     if (found.empty()) {
       std::string dirs;
       for (const auto& d : registry.search_path()) dirs += " " + d.string();

@@ -160,6 +160,7 @@ PluginPtr Registry::get(const std::string& name_or_path) {
   auto key = fs::weakly_canonical(path).string();
   if (auto it = by_path_.find(key); it != by_path_.end()) return it->second;
   auto plugin = load_plugin_file(path);
+  if (auto w = plugin->name_warning(); !w.empty()) warnings_.push_back(w);
   by_path_[key] = plugin;
   return plugin;
 }

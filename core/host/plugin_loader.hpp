@@ -83,12 +83,15 @@ class Registry {
   // `failures` as "path: reason".
   std::vector<PluginPtr> discover(std::vector<std::string>* failures = nullptr);
   const std::vector<std::filesystem::path>& search_path() const { return search_path_; }
+  // Things worth a warning found while loading (a file named for another plugin), once each.
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
   std::optional<std::filesystem::path> find(const std::string& name) const;
 
   std::vector<std::filesystem::path> search_path_;
   std::map<std::string, PluginPtr> by_path_;
+  std::vector<std::string> warnings_;
 };
 
 }  // namespace flow::loader

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -104,6 +106,27 @@ TEST(Registry, FindsPluginsByNameOnTheSearchPath) {
   EXPECT_EQ(p->path(), lib("good-transform"));
   EXPECT_EQ(registry.get("broken.good-transform"), p);            // loaded once
   EXPECT_EQ(registry.get(lib("good-transform").string()), p);     // by path: the same library
+}
+
+TEST(Registry, WarnsWhenAFileIsNamedForAnotherPlugin) {
+  // A copy of good-transform under json-validator's file name: it loads, as what its descriptor
+  // says, with one warning naming the file and both names.
+  const fs::path dir = fs::temp_directory_path() / ("flow-loader-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(lib("good-transform"), dir / "libflow-json-validator.so", fs::copy_options::overwrite_existing);
+  flow::loader::Registry registry({dir});
+  auto p = registry.get("json-validator");
+  EXPECT_EQ(p->info().name, "broken.good-transform");
+  ASSERT_EQ(registry.warnings().size(), 1u);
+  EXPECT_HAS(registry.warnings()[0], (dir / "libflow-json-validator.so").string());
+  EXPECT_HAS(registry.warnings()[0], "named for plugin 'json-validator' but its descriptor says 'broken.good-transform'");
+  registry.get("json-validator");
+  EXPECT_EQ(registry.warnings().size(), 1u);  // once
+  // A file named for its own plugin gets none.
+  flow::loader::Registry clean({kDir});
+  clean.get("broken.good-transform");
+  EXPECT_TRUE(clean.warnings().empty());
+  fs::remove_all(dir);
 }
 
 TEST(Registry, RefusesUnknownNamesListingWhereItLooked) {
