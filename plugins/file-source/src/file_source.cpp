@@ -46,16 +46,7 @@ using flow_file::Tracker;
 constexpr std::size_t kDeadRawMax = 4096;    // a dead-lettered line keeps at most this much
 constexpr std::size_t kBatchBytes = 4u << 20;  // a batch leaves at about this many bytes too
 
-flow::SchemaPtr dead_letter_schema() {
-  // The columns of json-validator's dead letters, so one rejects sink takes both.
-  static const flow::SchemaPtr s = flow::make_schema({{"raw", flow::Type::String},
-                                                      {"reason", flow::Type::String},
-                                                      {"message", flow::Type::String},
-                                                      {"source", flow::Type::String},
-                                                      {"partition", flow::Type::Int64},
-                                                      {"offset", flow::Type::Int64}});
-  return s;
-}
+using flow::dead_letter_schema;  // the shared shape, so one rejects sink takes every stage's
 
 uint64_t fnv1a(std::string_view s) {
   uint64_t h = 1469598103934665603ull;

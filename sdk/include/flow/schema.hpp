@@ -129,6 +129,18 @@ inline SchemaPtr sensor_row_schema() {
   return s;
 }
 
+// Dead letters: records a stage rejected, with why and where they came from (json-validator's and
+// file-source's output `invalid`), so one sink takes the rejects of every stage.
+inline SchemaPtr dead_letter_schema() {
+  static const SchemaPtr s = make_schema({{"raw", Type::String},
+                                          {"reason", Type::String},
+                                          {"message", Type::String},
+                                          {"source", Type::String},
+                                          {"partition", Type::Int64},
+                                          {"offset", Type::Int64}});
+  return s;
+}
+
 // File events, as emitted by file sinks (csv-window-sink) once a file is durable, and consumed
 // by merge-archive. `path` is absolute; window bounds are timestamps.
 inline SchemaPtr file_event_schema() {
