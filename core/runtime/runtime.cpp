@@ -7,9 +7,11 @@
 #include <chrono>
 #include <mutex>
 #include <random>
+#include <set>
 #include <stop_token>
 #include <thread>
 
+#include "flow/delivery.hpp"
 #include "runtime/log.hpp"
 
 namespace flow::runtime {
@@ -446,6 +448,32 @@ struct Runtime::Impl {
     channel_totals.emplace_back(name, s);
   }
 
+  // Which sinks each source's records reach (the first Sink stage on every path), for sources
+  // that resume from what those sinks committed (flow/delivery.hpp).
+  std::shared_ptr<DeliveryRegistry> delivery_registry() const {
+    auto reg = std::make_shared<DeliveryRegistry>();
+    reg->cycles = spec.run.cycles;
+    std::map<std::string, std::vector<const spec::StageSpec*>> consumers;
+    for (const auto& s : spec.stages)
+      for (const auto& in : s.inputs) consumers[in.stage].push_back(&s);
+    for (const auto& s : spec.stages) {
+      if (plugins.at(s.id)->info().kind != StageKind::Source) continue;
+      auto& sinks = reg->sinks_of[s.id];
+      std::set<std::string> seen;
+      std::vector<std::string> todo{s.id};
+      while (!todo.empty()) {
+        const std::string id = todo.back();
+        todo.pop_back();
+        for (const auto* c : consumers[id]) {
+          if (!seen.insert(c->id).second) continue;
+          if (plugins.at(c->id)->info().kind == StageKind::Sink) sinks.push_back({c->id, c->plugin});
+          else todo.push_back(c->id);
+        }
+      }
+    }
+    return reg;
+  }
+
   void close_all() {
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
       Node& n = **it;
@@ -470,6 +498,7 @@ Runtime::Runtime(spec::PipelineSpec spec, std::map<std::string, loader::PluginPt
   impl_->plugins = std::move(plugins);
   impl_->options = std::move(options);
   impl_->run_id = impl_->options.run_id.empty() ? make_run_id() : impl_->options.run_id;
+  impl_->shared.objects[kDeliveryKey] = impl_->delivery_registry();
 }
 
 Runtime::~Runtime() {
@@ -491,6 +520,11 @@ RunReport Runtime::run() {
     for (const auto& s : impl_->spec.stages) report.stages.push_back(impl_->stage_report(s));
   }
   report.channels = impl_->channel_totals;
+  {
+    std::lock_guard lock(impl_->shared.mu);
+    if (auto it = impl_->shared.objects.find(kDeliveryKey); it != impl_->shared.objects.end())
+      report.notes = std::static_pointer_cast<DeliveryRegistry>(it->second)->notes();
+  }
   return report;
 }
 
@@ -519,6 +553,7 @@ std::string format_summary(const RunReport& r) {
                        c.batches_in, c.peak_depth, c.max_batches, c.peak_bytes, static_cast<double>(c.blocked_ns) / 1e9);
   out += fmt::format("{} cycle(s) in {:.1f}s{}\n", r.cycles_completed, r.seconds,
                      r.ok ? "" : fmt::format(" — FAILED in stage '{}': {}", r.failed_stage, r.error));
+  for (const auto& n : r.notes) out += n + "\n";
   return out;
 }
 

@@ -242,6 +242,15 @@ class OffsetTracker {
     if (!it->second.committed || *it->second.committed < offset) it->second.committed = offset;
   }
 
+  // Emitted ranges of these partitions not yet acknowledged.
+  std::size_t pending_ranges(const std::set<Key>& keys) const {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& k : keys)
+      if (auto it = parts_.find(k); it != parts_.end()) n += it->second.pending.size();
+    return n;
+  }
+
   // Emitted records not yet acknowledged (ranges), over all partitions.
   std::size_t pending_ranges() const {
     std::lock_guard lock(mu_);
