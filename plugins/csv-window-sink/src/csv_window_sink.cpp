@@ -314,8 +314,10 @@ class CsvWindowSink : public flow::Processor {
     const fs::path final_path = dir_ / name_;
     flow::io::rename_file(tmp_path_, final_path);
     if (o_.fsync) flow::io::fsync_dir(dir_);
+    flow::parts::crash_point("FLOW_CSV_WINDOW_SINK_CRASH_AT", "part-renamed");
 
     write_manifest();
+    flow::parts::crash_point("FLOW_CSV_WINDOW_SINK_CRASH_AT", "manifest-written");
     ++file_seq_;
     rows_written_->add(rows_);
     parts_written_->add();

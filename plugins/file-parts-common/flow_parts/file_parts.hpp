@@ -12,6 +12,8 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <csignal>
+#include <cstdlib>
 #include <unistd.h>
 
 #include <algorithm>
@@ -157,6 +159,12 @@ inline std::string manifest_json(const Manifest& m) {
 // Writes the manifest entry durably: from now on the part is committed.
 inline void write_manifest(const std::filesystem::path& commits, const Manifest& m, bool fsync = true) {
   io::atomic_write_file(commits, manifest_name(m.part), manifest_json(m), fsync);
+}
+
+// Fault-test hook: kills the process with SIGKILL when the environment variable `var` names
+// `point` (FLOW_CSV_WINDOW_SINK_CRASH_AT=part-renamed, ...), to hit rare crash points for real.
+inline void crash_point(const char* var, std::string_view point) {
+  if (const char* at = std::getenv(var); at && point == at) ::kill(::getpid(), SIGKILL);
 }
 
 // An exclusive lock on a directory for the life of this object (flock on <dir>/.flow.lock, so a

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -27,6 +29,11 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using flow::kafka::OffsetTracker;
 using Key = OffsetTracker::Key;
+
+// Fault-test hook: FLOW_KAFKA_SOURCE_CRASH_AT=before-commit|after-commit kills the process there.
+void crash_point(std::string_view point) {
+  if (const char* at = std::getenv("FLOW_KAFKA_SOURCE_CRASH_AT"); at && point == at) std::raise(SIGKILL);
+}
 
 bool retriable_commit_error(rd_kafka_resp_err_t err) {
   switch (err) {
@@ -673,7 +680,9 @@ class KafkaSource {
       flow::kafka::TopicPartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(points.size())));
       for (const auto& [k, off] : points)
         rd_kafka_topic_partition_list_add(list.get(), k.topic.c_str(), k.partition)->offset = off;
+      crash_point("before-commit");
       rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list.get(), 0);
+      crash_point("after-commit");
       if (!err) {
         for (int i = 0; i < list->cnt; ++i) {
           const auto& tp = list->elems[i];
