@@ -228,6 +228,7 @@ class CsvWindowSink : public flow::Processor {
     if (ranges.empty() || committed_.empty()) return false;
     std::size_t old = 0;
     for (const auto& r : ranges) {
+      if (!registry_->replayable(r.source)) return false;  // not a source that resumes from here
       auto it = committed_.find({r.source, r.partition});
       if (it != committed_.end() && r.end <= it->second) ++old;
       else if (it != committed_.end() && r.begin < it->second) {

@@ -572,6 +572,8 @@ class KafkaSource {
           break;
         }
       exactly_once_ = delivery_reason_.empty();
+      if (exactly_once_)
+        for (const auto& t : o_.topics) registry_->mark_replayable(t);
     }
     if (!exactly_once_)
       log().warn(fmt::format("at-least-once delivery: {}; after a crash, records consumed since the last offset commit "

@@ -62,6 +62,18 @@ class DeliveryRegistry {
     return it == sinks_.end() ? Ends{} : it->second;
   }
 
+  // A source that resumes from the sinks' committed ends says so for each position source it
+  // emits (a topic); sinks skip committed replays of those only (another source may restart its
+  // numbering, and its "replays" are new records).
+  void mark_replayable(const std::string& source) {
+    std::lock_guard lock(mu_);
+    replayable_[source] = true;
+  }
+  bool replayable(const std::string& source) const {
+    std::lock_guard lock(mu_);
+    return replayable_.count(source) != 0;
+  }
+
   // A source losing partitions asks the sinks to commit what they hold now (a graceful
   // rebalance): while flush_active() is true, sinks commit after every batch and on every timer.
   void begin_flush() { flushing_.fetch_add(1, std::memory_order_acq_rel); }
@@ -88,6 +100,7 @@ class DeliveryRegistry {
   mutable std::mutex mu_;
   std::map<std::string, Ends> sinks_;
   std::map<std::string, bool> published_;
+  std::map<std::string, bool> replayable_;
   std::map<std::string, std::string> notes_;
   std::atomic<int> flushing_{0};
   std::atomic<uint64_t> rewritten_{0};
