@@ -350,6 +350,7 @@ class KafkaSource {
     // Exactly-once: the sinks' committed ends above the resume offset (sorted), the highest one.
     std::vector<int64_t> cuts;
     std::optional<int64_t> replay_end;
+    std::optional<int64_t> resumed_from;
   };
   struct Drain {
     Clock::time_point deadline;
@@ -527,6 +528,15 @@ class KafkaSource {
                                    "compaction or an offset reset)",
                                    topic, m->partition, *ps.expected, m->offset, missing));
     }
+    if (ps.resumed_from && m->offset < *ps.resumed_from) {
+      // The log restarted below what the sinks committed (the topic was deleted and created
+      // again, or the offset reset): the sinks' positions belong to the old log.
+      reset_below_++;
+      log().error(fmt::format("{}[{}]: offset {} is below the sinks' committed end {} (the topic was recreated?); "
+                              "the sinks skip what they believe committed: clear their checkpoint for a new topic",
+                              topic, m->partition, m->offset, *ps.resumed_from));
+      ps.resumed_from.reset();
+    }
     ps.expected = m->offset + 1;
     if (!ps.in_batch) {
       ps.in_batch = true;
@@ -572,7 +582,10 @@ class KafkaSource {
           break;
         }
       exactly_once_ = delivery_reason_.empty();
-      if (exactly_once_)
+      // The embedded broker's log dies with the process: what sinks committed from an earlier
+      // process's broker says nothing about this one, so nothing resumes from it or is skipped.
+      resume_ = exactly_once_ && o_.brokers != flow::kafka::kEmbedded;
+      if (resume_)
         for (const auto& t : o_.topics) registry_->mark_replayable(t);
     }
     if (!exactly_once_)
@@ -610,7 +623,11 @@ class KafkaSource {
   // The end-of-run line: what this run guaranteed.
   void note() {
     std::string line;
-    if (exactly_once_) {
+    if (exactly_once_ && reset_below_ > 0) {
+      line = fmt::format("delivery '{}': NOT exactly-once: {} partition(s) restarted below the sinks' committed end "
+                         "(topic recreated?); see the errors above",
+                         ctx_->stage_id(), reset_below_);
+    } else if (exactly_once_) {
       const uint64_t twice = registry_->rewritten() + rebalance_dups_;
       line = fmt::format("delivery '{}': exactly-once: {} records committed, {} replayed records written twice "
                          "({} replayed after a restart and skipped by the sinks that held them)",
@@ -730,8 +747,9 @@ class KafkaSource {
       if (have_committed && committed->elems[i].offset >= 0 && !committed->elems[i].err)
         kafka = committed->elems[i].offset;
       ps.expected = kafka;
-      if (exactly_once_) {
+      if (resume_) {
         if (const auto from = resume_from(k, kafka, ps)) {
+          ps.resumed_from = *from;
           parts->elems[i].offset = *from;  // rd_kafka_assign starts here
           ps.expected = *from;
           names += fmt::format("{}{}[{}]@{}", names.empty() ? "" : " ", k.topic, k.partition, *from);
@@ -881,6 +899,8 @@ class KafkaSource {
   flow::Counter* records_ = nullptr;
   std::shared_ptr<flow::DeliveryRegistry> registry_;
   bool exactly_once_ = false;
+  bool resume_ = false;  // resume from the sinks' committed ends (not with the embedded broker)
+  uint64_t reset_below_ = 0;
   std::string delivery_reason_;                // why not exactly-once
   std::deque<rd_kafka_message_t*> backlog_;    // consumed, waiting for the next batch
   bool seal_now_ = false;                      // the next message needs a batch of its own
