@@ -4,6 +4,7 @@
 // the consumer keeps polling, so librdkafka's bounded prefetch is all the memory it holds.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -485,9 +486,12 @@ class KafkaSource {
     }
     flow::Batch b = std::move(cur_);
     auto tracker = tracker_;
-    b.positions() = flow::Positions::track(ranges, [tracker, gens](const std::vector<flow::PositionRange>& acked) {
-      for (std::size_t i = 0; i < acked.size() && i < gens.size(); ++i)
+    auto durable = durable_;
+    b.positions() = flow::Positions::track(ranges, [tracker, gens, durable](const std::vector<flow::PositionRange>& acked) {
+      for (std::size_t i = 0; i < acked.size() && i < gens.size(); ++i) {
         tracker->acked({acked[i].source, acked[i].partition}, acked[i].begin, acked[i].end, gens[i]);
+        durable->fetch_add(static_cast<uint64_t>(acked[i].end - acked[i].begin), std::memory_order_relaxed);
+      }
     });
     return b;
   }
@@ -630,12 +634,12 @@ class KafkaSource {
     } else if (exactly_once_) {
       const uint64_t twice = registry_->rewritten() + rebalance_dups_;
       line = fmt::format("delivery '{}': exactly-once: {} records committed, {} replayed records written twice "
-                         "({} replayed after a restart and skipped by the sinks that held them)",
-                         ctx_->stage_id(), records_->value(), twice, replayed_);
+                         "({} consumed; {} replayed after a restart, each skipped by the sinks that held it)",
+                         ctx_->stage_id(), durable_->load(), twice, records_->value(), replayed_);
     } else {
       line = fmt::format("delivery '{}': at-least-once ({}): {} records committed; after a crash, records since the last "
                          "offset commit are written again",
-                         ctx_->stage_id(), delivery_reason_, records_->value());
+                         ctx_->stage_id(), delivery_reason_, durable_->load());
     }
     registry_->note(ctx_->stage_id(), line);
   }
@@ -901,6 +905,8 @@ class KafkaSource {
   bool exactly_once_ = false;
   bool resume_ = false;  // resume from the sinks' committed ends (not with the embedded broker)
   uint64_t reset_below_ = 0;
+  // Offsets every sink acknowledged (made durable or skipped as already held), for the end line.
+  std::shared_ptr<std::atomic<uint64_t>> durable_ = std::make_shared<std::atomic<uint64_t>>(0);
   std::string delivery_reason_;                // why not exactly-once
   std::deque<rd_kafka_message_t*> backlog_;    // consumed, waiting for the next batch
   bool seal_now_ = false;                      // the next message needs a batch of its own
