@@ -605,7 +605,7 @@ class KafkaSource {
   std::optional<int64_t> resume_from(const Key& k, std::optional<int64_t> kafka, PartState& ps) {
     std::optional<int64_t> from;
     bool unknown = false;
-    for (const auto& sink : registry_->sinks_of[ctx_->stage_id()]) {
+    for (const auto& sink : registry_->sinks_of.at(ctx_->stage_id())) {
       std::optional<int64_t> end = kafka;
       if (const auto c = registry_->committed(sink.id))
         if (auto it = c->find({k.topic, k.partition}); it != c->end()) end = std::max(end.value_or(it->second), it->second);
