@@ -243,7 +243,7 @@ class CsvWindowSink : public flow::Processor {
     if (old == ranges.size()) return true;
     if (old > 0) {
       rewritten_->add(batch.num_rows());
-        registry_->add_rewritten(batch.num_rows());
+      registry_->add_rewritten(batch.num_rows());
       ctx_->log().warn("a replayed batch mixes committed and new partitions: written again, possibly duplicated");
     }
     return false;
