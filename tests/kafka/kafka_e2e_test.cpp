@@ -654,3 +654,22 @@ TEST_F(KafkaE2E, MembersJoiningAndLeavingWriteEachRecordOnceInTheUnion) {
   for (const auto& [v, n] : counts) dups += n - 1;
   EXPECT_EQ(dups, 0) << "records written by two members";
 }
+
+// Issue 9: a drain that ends with records waiting and nothing consumed fails the run instead of
+// passing for done. The mock cluster's group join takes about 3 s, longer than this run and its
+// drain_timeout, so the member never gets its partitions.
+TEST_F(KafkaE2E, CycleThatConsumesNothingWhileRecordsWaitExitsOne) {
+  const auto bootstrap = start_broker(4);
+  kcat_produce(bootstrap, make_messages(50));
+  const auto out = dir_ / "records.tsv";
+  const auto p = write_consumer_pipeline("stalled", bootstrap, out, "      on_stop: drain\n      drain_timeout: 500ms\n");
+  {
+    std::ifstream in(p);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text.replace(text.find("stages:"), 7, "run: {duration: 1s}\nstages:");
+    std::ofstream(p) << text;
+  }
+  auto run = run_flowctl(p, "run");
+  ASSERT_EQ(run->wait(60s), 1) << run->err();
+  EXPECT_NE(run->err().find("this cycle consumed nothing"), std::string::npos) << run->err();
+}
