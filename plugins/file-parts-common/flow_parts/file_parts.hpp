@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <csignal>
 #include <cstdlib>
 #include <unistd.h>
@@ -173,19 +174,29 @@ inline void crash_point(const char* var, std::string_view point) {
 class DirLock {
  public:
   DirLock() = default;
-  DirLock(const std::filesystem::path& dir, const std::string& holder) : path_(dir / ".flow.lock") {
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) io::throw_errno("cannot open lock file", path_);
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      std::string who(512, '\0');
-      const ssize_t n = ::pread(fd_, who.data(), who.size(), 0);
-      who.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-      while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
+  DirLock(const std::filesystem::path& dir, const std::string& holder, const std::string& file = ".flow.lock")
+      : path_(dir / file) {
+    for (int attempt = 0;; ++attempt) {
+      fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd_ < 0) io::throw_errno("cannot open lock file", path_);
+      if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        std::string who(512, '\0');
+        const ssize_t n = ::pread(fd_, who.data(), who.size(), 0);
+        who.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+        while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
+        ::close(fd_);
+        fd_ = -1;
+        throw std::runtime_error("directory '" + dir.string() + "' is in use by " +
+                                 (who.empty() ? std::string("another process") : who) + " (lock '" + path_.string() +
+                                 "'); two runs on the same directories would take over each other's parts");
+      }
+      // The holder removes the file when it lets go: make sure the locked file is still the
+      // one under that name, or another process may hold the new one.
+      struct stat a{}, b{};
+      if (::fstat(fd_, &a) == 0 && ::stat(path_.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) break;
       ::close(fd_);
       fd_ = -1;
-      throw std::runtime_error("directory '" + dir.string() + "' is in use by " +
-                               (who.empty() ? std::string("another process") : who) + " (lock '" + path_.string() +
-                               "'); two runs on the same directories would take over each other's parts");
+      if (attempt >= 10) throw std::runtime_error("cannot lock '" + path_.string() + "': it keeps being replaced");
     }
     const std::string text = holder + "\n";
     if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, text.data(), text.size(), 0);
@@ -204,8 +215,12 @@ class DirLock {
   static bool same_dir(const std::filesystem::path& a, const std::filesystem::path& b) {
     return a.lexically_normal() == b.lexically_normal();
   }
+  // Removes the file (a graceful stop leaves no trace; a killed holder leaves a stale, unlocked
+  // one), then drops the flock by closing the only descriptor.
   void release() {
-    if (fd_ >= 0) ::close(fd_);  // closing the only descriptor drops the flock
+    if (fd_ < 0) return;
+    ::unlink(path_.c_str());
+    ::close(fd_);
     fd_ = -1;
   }
 

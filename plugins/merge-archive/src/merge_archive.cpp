@@ -279,9 +279,11 @@ class MergeArchive : public flow::Processor {
       fs::create_directories(d, ec);
       if (ec) throw std::runtime_error("cannot create directory '" + d.string() + "': " + ec.message());
     }
-    // Whoever else archives into backup_dir would race this job's names and journal.
-    lock_ = flow::parts::DirLock(dirs_.backup, flow::parts::holder_text(ctx.run_id(), ctx.stage_id()));
     journal_file_ = "job-" + fnv_hex(dirs_.parts.string()) + ".json";
+    // One merger per parts_dir: a second would race this one's journal and parts. Several
+    // mergers of different parts directories may share backup_dir (iot-local does).
+    lock_ = flow::parts::DirLock(dirs_.journal, flow::parts::holder_text(ctx.run_id(), ctx.stage_id()),
+                                 "." + journal_file_.substr(0, journal_file_.size() - 5) + ".lock");
     archives_ = &ctx.counter("archives");
     rows_archived_ = &ctx.counter("rows_archived");
     parts_merged_ = &ctx.counter("parts_merged");

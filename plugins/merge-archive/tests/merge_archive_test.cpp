@@ -131,7 +131,8 @@ TEST_F(MergeArchiveTest, MergesPartsInWindowOrderWithOneHeader) {
   EXPECT_EQ(read_file(parts_ / "_checkpoint" / "archived-offsets.json"),
             "{\"version\":1,\"ranges\":[{\"source\":\"sensors\",\"partition\":0,\"end\":10}]}\n");
   // The journal says the job is done.
-  const auto journal = all_files(backup_ / ".merge-journal");
+  auto journal = all_files(backup_ / ".merge-journal");
+  std::erase_if(journal, [](const std::string& f) { return f.ends_with(".lock"); });  // held while open
   ASSERT_EQ(journal.size(), 1u);
   EXPECT_NE(read_file(backup_ / ".merge-journal" / journal[0]).find("\"state\":\"cleaned\""), std::string::npos);
 }
@@ -158,7 +159,7 @@ TEST_F(MergeArchiveTest, HeaderMismatchNamesTheFileAndDeletesNothing) {
   }
   EXPECT_EQ(visible_files(parts_), (std::vector<std::string>{p0, p1}));
   EXPECT_EQ(visible_files(commits_).size(), 2u);
-  EXPECT_EQ(all_files(backup_), std::vector<std::string>{".flow.lock"}) << "left an archive or its temporary file";
+  EXPECT_TRUE(all_files(backup_).empty()) << "left an archive or its temporary file";
 }
 
 TEST_F(MergeArchiveTest, MissingAnnouncedPartIsAnErrorNamingIt) {
@@ -175,7 +176,7 @@ TEST_F(MergeArchiveTest, MissingAnnouncedPartIsAnErrorNamingIt) {
     EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos) << e.what();
   }
   EXPECT_EQ(visible_files(parts_), std::vector<std::string>{p0});
-  EXPECT_EQ(all_files(backup_), std::vector<std::string>{".flow.lock"});  // the lock only
+  EXPECT_TRUE(all_files(backup_).empty());
 }
 
 TEST_F(MergeArchiveTest, EventOutsidePartsDirIsRefused) {
