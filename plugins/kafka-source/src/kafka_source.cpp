@@ -352,6 +352,7 @@ class KafkaSource {
     std::vector<int64_t> cuts;
     std::optional<int64_t> replay_end;
     std::optional<int64_t> resumed_from;
+    std::optional<int64_t> group_offset;  // the group's committed offset at assignment
   };
   struct Drain {
     Clock::time_point deadline;
@@ -616,6 +617,13 @@ class KafkaSource {
       from = std::min(from.value_or(*end), *end);
       ps.cuts.push_back(*end);
     }
+    // Every sink behind the group's offset: another member (or an earlier run with other
+    // directories) committed past what these sinks hold.
+    bool behind = kafka.has_value();
+    for (const auto& sink : registry_->sinks_of.at(ctx_->stage_id()))
+      if (const auto c = behind ? registry_->committed(sink.id) : std::nullopt)
+        if (auto it = c->find({k.topic, k.partition}); it != c->end() && it->second >= *kafka) behind = false;
+    if (behind && kafka && *kafka > 0) taken_over_.push_back(fmt::format("{}[{}]@{}", k.topic, k.partition, *kafka));
     std::sort(ps.cuts.begin(), ps.cuts.end());
     ps.cuts.erase(std::unique(ps.cuts.begin(), ps.cuts.end()), ps.cuts.end());
     if (unknown) from.reset();
@@ -632,10 +640,13 @@ class KafkaSource {
                          "(topic recreated?); see the errors above",
                          ctx_->stage_id(), reset_below_);
     } else if (exactly_once_) {
-      const uint64_t twice = registry_->rewritten() + rebalance_dups_;
       line = fmt::format("delivery '{}': exactly-once: {} records committed, {} replayed records written twice "
                          "({} consumed; {} replayed after a restart, each skipped by the sinks that held it)",
-                         ctx_->stage_id(), durable_->load(), twice, records_->value(), replayed_);
+                         ctx_->stage_id(), durable_->load(), registry_->rewritten(), records_->value(), replayed_);
+      if (rebalance_dups_ > 0)
+        line += fmt::format("; {} record(s) possibly written twice across members: handed over on a rebalance "
+                            "whose offset commit the broker refused",
+                            rebalance_dups_);
     } else {
       line = fmt::format("delivery '{}': at-least-once ({}): {} records committed; after a crash, records since the last "
                          "offset commit are written again",
@@ -751,6 +762,7 @@ class KafkaSource {
       if (have_committed && committed->elems[i].offset >= 0 && !committed->elems[i].err)
         kafka = committed->elems[i].offset;
       ps.expected = kafka;
+      ps.group_offset = kafka;
       if (resume_) {
         if (const auto from = resume_from(k, kafka, ps)) {
           ps.resumed_from = *from;
@@ -766,6 +778,16 @@ class KafkaSource {
     }
     assigned_any_ = true;
     log().info(fmt::format("assigned {} partition(s): {}", parts->cnt, names));
+    if (!taken_over_.empty()) {
+      std::string list;
+      for (const auto& t : taken_over_) list += (list.empty() ? "" : " ") + t;
+      log().info(fmt::format(
+          "resumed {} at the group's committed offset, which is past what this member's sinks hold: exactly-once "
+          "across members needs the previous owner to have stopped gracefully; one killed with kill -9 may have "
+          "written records past that offset into its own directories (not visible, so not counted, here)",
+          list));
+      taken_over_.clear();
+    }
   }
 
   void on_revoked(rd_kafka_topic_partition_list_t* parts) {
@@ -780,12 +802,30 @@ class KafkaSource {
       while (tracker_->pending_ranges(lost) > 0 && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
       registry_->end_flush();
       if (const auto left = tracker_->pending_ranges(lost)) {
-        rebalance_dups_ += left;
+        rebalance_dups_ += static_cast<uint64_t>(tracker_->pending_offsets(lost));
         log().warn(fmt::format("rebalance: {} emitted range(s) of the revoked partitions were not durable within 10s; "
                                "the next owner reads them again (possible duplicates)", left));
       }
     }
     commit(false, &lost);  // what sinks already made durable
+    if (exactly_once_ && !closing_) {
+      // Durable here but not committed (the broker refused the commit: librdkafka's mock cluster
+      // refuses every commit once a rebalance started): the next owner reads these again.
+      uint64_t open = 0;
+      for (const auto& [k, point] : tracker_->uncommitted())
+        if (lost.count(k)) {
+          const auto ps = parts_.find(k);
+          const int64_t base = tracker_->committed(k).value_or(ps == parts_.end() ? 0 : ps->second.group_offset.value_or(0));
+          open += static_cast<uint64_t>(std::max<int64_t>(point - base, 0));
+        }
+      if (open > 0) {
+        rebalance_dups_ += open;
+        log().warn(fmt::format("rebalance: {} record(s) of the revoked partitions are durable here but their offsets "
+                               "could not be committed; the next owner may write them again (counted as possible "
+                               "duplicates)",
+                               open));
+      }
+    }
     last_part_ = nullptr;
     for (const auto& k : lost) {
       tracker_->revoke(k);
@@ -905,6 +945,7 @@ class KafkaSource {
   bool exactly_once_ = false;
   bool resume_ = false;  // resume from the sinks' committed ends (not with the embedded broker)
   uint64_t reset_below_ = 0;
+  std::vector<std::string> taken_over_;  // partitions resumed at another member's commit
   // Offsets every sink acknowledged (made durable or skipped as already held), for the end line.
   std::shared_ptr<std::atomic<uint64_t>> durable_ = std::make_shared<std::atomic<uint64_t>>(0);
   std::string delivery_reason_;                // why not exactly-once
