@@ -17,6 +17,7 @@ std::string format_summary(const runtime::RunReport& r) {
                        c.batches_in, c.peak_depth, c.max_batches, c.peak_bytes, static_cast<double>(c.blocked_ns) / 1e9);
   out += fmt::format("{} cycle(s) in {:.1f}s{}\n", r.cycles_completed, r.seconds,
                      r.ok ? "" : fmt::format(" — FAILED in stage '{}': {}", r.failed_stage, r.error));
+  for (const auto& n : r.notes) out += n + "\n";
   return out;
 }
 

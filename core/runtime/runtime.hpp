@@ -36,6 +36,7 @@ struct RunReport {
   double seconds = 0;
   std::vector<StageReport> stages;
   std::vector<std::pair<std::string, ChannelStats>> channels;  // "producer->consumer"
+  std::vector<std::string> notes;  // what the run guaranteed (flow::DeliveryRegistry::note)
 };
 
 // A live view of a running pipeline, safe to take from another thread (the metrics server).

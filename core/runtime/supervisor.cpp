@@ -4,8 +4,10 @@
 #include <chrono>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
+#include "flow/delivery.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/log.hpp"
@@ -264,6 +266,32 @@ struct Runtime::Impl {
     channel_totals.emplace_back(name, s);
   }
 
+  // Which sinks each source's records reach (the first Sink stage on every path), for sources
+  // that resume from what those sinks committed (flow/delivery.hpp).
+  std::shared_ptr<DeliveryRegistry> delivery_registry() const {
+    auto reg = std::make_shared<DeliveryRegistry>();
+    reg->cycles = spec.run.cycles;
+    std::map<std::string, std::vector<const spec::StageSpec*>> consumers;
+    for (const auto& s : spec.stages)
+      for (const auto& in : s.inputs) consumers[in.stage].push_back(&s);
+    for (const auto& s : spec.stages) {
+      if (plugins.at(s.id)->info().kind != StageKind::Source) continue;
+      auto& sinks = reg->sinks_of[s.id];
+      std::set<std::string> seen;
+      std::vector<std::string> todo{s.id};
+      while (!todo.empty()) {
+        const std::string id = todo.back();
+        todo.pop_back();
+        for (const auto* c : consumers[id]) {
+          if (!seen.insert(c->id).second) continue;
+          if (plugins.at(c->id)->info().kind == StageKind::Sink) sinks.push_back({c->id, c->plugin});
+          else todo.push_back(c->id);
+        }
+      }
+    }
+    return reg;
+  }
+
   void close_all() {
     for (auto it = drivers.rbegin(); it != drivers.rend(); ++it) (*it)->close();
     std::lock_guard nodes_lock(nodes_mu);
@@ -280,6 +308,7 @@ Runtime::Runtime(spec::PipelineSpec spec, std::map<std::string, loader::PluginPt
   impl_->clock = impl_->options.clock ? impl_->options.clock : &system_clock();
   impl_->started = impl_->clock->now();
   impl_->run_id = impl_->options.run_id.empty() ? make_run_id() : impl_->options.run_id;
+  impl_->shared.objects[kDeliveryKey] = impl_->delivery_registry();
 }
 
 Runtime::~Runtime() {
@@ -312,6 +341,11 @@ RunReport Runtime::run() {
     for (const auto& s : impl_->spec.stages) report.stages.push_back(impl_->stage_report(s));
   }
   report.channels = impl_->channel_totals;
+  {
+    std::lock_guard lock(impl_->shared.mu);
+    if (auto it = impl_->shared.objects.find(kDeliveryKey); it != impl_->shared.objects.end())
+      report.notes = std::static_pointer_cast<DeliveryRegistry>(it->second)->notes();
+  }
   return report;
 }
 

@@ -15,7 +15,9 @@
 
 #include "csv_format.hpp"
 #include "flow/durable_io.hpp"
+#include "flow/delivery.hpp"
 #include "flow/flow.hpp"
+#include "flow_parts/checkpoint.hpp"
 
 namespace fs = std::filesystem;
 
@@ -27,37 +29,7 @@ int64_t to_micros(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 
-std::string pad(int64_t v, int width) {
-  std::string s = std::to_string(v);
-  if (static_cast<int>(s.size()) < width) s.insert(0, static_cast<std::size_t>(width) - s.size(), '0');
-  return s;
-}
-
-std::string iso_utc(int64_t micros) {
-  std::string out;
-  flow_csv::TimestampFormatter f("%Y-%m-%dT%H:%M:%SZ");
-  f.append(out, micros);
-  return out;
-}
-
-// Sorted, with touching or overlapping ranges of one partition joined; gaps stay visible.
-std::vector<flow::PositionRange> coalesce(std::vector<flow::PositionRange> r) {
-  std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) {
-    if (a.source != b.source) return a.source < b.source;
-    if (a.partition != b.partition) return a.partition < b.partition;
-    return a.begin < b.begin;
-  });
-  std::vector<flow::PositionRange> out;
-  for (auto& x : r) {
-    if (!out.empty() && out.back().source == x.source && out.back().partition == x.partition &&
-        x.begin <= out.back().end) {
-      out.back().end = std::max(out.back().end, x.end);
-    } else {
-      out.push_back(std::move(x));
-    }
-  }
-  return out;
-}
+using flow::parts::manifest_name;
 
 class CsvWindowSink : public flow::Processor {
  public:
@@ -120,37 +92,61 @@ class CsvWindowSink : public flow::Processor {
     dir_ = fs::absolute(o_.path).lexically_normal();
     if (dir_.filename().empty()) dir_ = dir_.parent_path();
     const fs::path ckpt = o_.checkpoint_dir.empty() ? dir_ / "_checkpoint" : fs::absolute(o_.checkpoint_dir);
-    commits_dir_ = ckpt.lexically_normal() / "commits";
+    ckpt_dir_ = ckpt.lexically_normal();
+    commits_dir_ = flow::parts::commits_dir(ckpt_dir_);
     std::error_code ec;
     fs::create_directories(dir_, ec);
     if (ec) throw std::runtime_error("cannot create directory '" + dir_.string() + "': " + ec.message());
     fs::create_directories(commits_dir_, ec);
     if (ec) throw std::runtime_error("cannot create directory '" + commits_dir_.string() + "': " + ec.message());
 
+    // One writer per directory: a second run would take over this one's parts.
+    const std::string holder = flow::parts::holder_text(ctx.run_id(), ctx.stage_id());
+    locks_.emplace_back(dir_, holder);
+    if (!flow::parts::DirLock::same_dir(ckpt_dir_, dir_)) locks_.emplace_back(ckpt_dir_, holder);
+
     rows_written_ = &ctx.counter("rows_written");
+    skipped_ = &ctx.counter("replayed_records_skipped");
+    rewritten_ = &ctx.counter("replayed_records_rewritten");
     parts_written_ = &ctx.counter("parts_written");
     bytes_written_ = &ctx.counter("bytes_written");
 
     remove_leftover_tmp(dir_);
     remove_leftover_tmp(commits_dir_);
 
-    // Continue the window numbering of this run and cycle, so a restarted stage never reuses
-    // a committed part's name; and report parts whose manifest entry is missing.
-    const std::string own = o_.prefix + "-" + ctx.run_id() + "-c" + pad(ctx.cycle(), 4) + "-";
+    // Continue the window numbering of this run and cycle, so a restarted stage never reuses a
+    // committed part's name. A part without its manifest entry is not committed (a crash came
+    // between its rename and its entry; its positions were never acknowledged): remove it, its
+    // records are delivered again.
+    const std::string own = flow::parts::part_stem(o_.prefix, ctx.run_id(), ctx.cycle());
     for (const auto& e : fs::directory_iterator(dir_)) {
       const std::string name = e.path().filename().string();
-      if (!e.is_regular_file() || name.empty() || name.front() == '.' || !name.ends_with(".csv")) continue;
+      if (!e.is_regular_file() || !name.starts_with(o_.prefix + "-") || !flow::parts::parse_part_name(name)) continue;
+      if (!fs::exists(commits_dir_ / manifest_name(name))) {
+        std::error_code ec;
+        fs::remove(e.path(), ec);
+        if (ec) throw std::runtime_error("cannot remove uncommitted part '" + e.path().string() + "': " + ec.message());
+        ctx.log().warn("removed part '" + name +
+                       "': it has no manifest entry (a crash came between its rename and its entry), so it was never "
+                       "committed; its records are delivered again");
+        continue;
+      }
       if (name.starts_with(own)) {
         int64_t seq = 0;
         const char* b = name.data() + own.size();
         auto [p, perr] = std::from_chars(b, name.data() + name.size(), seq);
         if (perr == std::errc() && p != b) window_seq_ = std::max(window_seq_, seq + 1);
       }
-      if (name.starts_with(o_.prefix + "-") && !fs::exists(commits_dir_ / manifest_name(name)))
-        ctx.log().warn("part '" + name +
-                       "' has no checkpoint manifest entry (a crash came between its rename and its entry); "
-                       "its positions were never acknowledged, so a replaying source may deliver its records again");
     }
+    if (o_.fsync) flow::io::fsync_dir(dir_);
+
+    // What is committed, from the durable checkpoint only: a replaying source resumes from it
+    // and this stage skips the batches it already holds (flow/delivery.hpp).
+    registry_ = ctx.shared<flow::DeliveryRegistry>(flow::kDeliveryKey, [] { return std::make_shared<flow::DeliveryRegistry>(); });
+    for (const auto& [src, sinks] : registry_->sinks_of)
+      for (const auto& s : sinks) exactly_once_ = exactly_once_ || s.id == ctx.stage_id();
+    committed_ = flow::parts::committed_ends(ckpt_dir_);
+    registry_->publish(ctx.stage_id(), committed_);
   }
 
   std::chrono::milliseconds timer_interval() const override {
@@ -170,14 +166,23 @@ class CsvWindowSink : public flow::Processor {
       }
       return;
     }
+    if (already_committed(batch)) {
+      skipped_->add(batch.num_rows());
+      batch.positions().ack();
+      return;
+    }
     if (!window_open_) open_window(now);
+    // Exactly-once: a part holds whole batches, so its manifest entry's ranges say exactly which
+    // records it holds; max_rows is then honoured at the next batch boundary.
+    if (exactly_once_ && part_open_ && o_.max_rows > 0 && rows_ >= static_cast<std::size_t>(o_.max_rows))
+      commit_part(out);
     if (part_open_ && *schema_ != *batch.schema()) {
       ctx_->log().warn("input schema changed within a window; starting a new part file");
       commit_part(out);
     }
     const auto ranges = batch.positions().ranges();
     const std::size_t n = batch.num_rows();
-    const std::size_t max_rows = static_cast<std::size_t>(o_.max_rows);
+    const std::size_t max_rows = exactly_once_ ? 0 : static_cast<std::size_t>(o_.max_rows);
     std::size_t row = 0;
     while (row < n) {
       if (part_open_ && max_rows > 0 && rows_ >= max_rows) commit_part(out);
@@ -195,10 +200,12 @@ class CsvWindowSink : public flow::Processor {
       rows_ += take;
     }
     positions_.append(std::move(batch.positions()));
+    if (registry_->flush_active()) commit_part(out);
   }
 
   void on_timer(flow::Emitter& out) override {
     if (window_open_ && to_micros(ctx_->now()) >= window_end_) close_window(out);
+    else if (registry_->flush_active()) commit_part(out);  // a source gives partitions away
   }
 
   void finish(flow::Emitter& out) override {
@@ -213,11 +220,38 @@ class CsvWindowSink : public flow::Processor {
       fd_ = -1;
       ::unlink(tmp_path_.c_str());
     }
+    locks_.clear();
   }
 
  private:
-  static std::string manifest_name(const std::string& part) {
-    return part.substr(0, part.size() - 4) + ".json";  // without ".csv"
+  // A replayed batch this sink already committed: every range ends at or below the committed
+  // end of its partition. The source cuts replayed batches at each sink's end, so a batch is
+  // either all committed or all new; one straddling an end (a sink the source did not know
+  // about) is written, and counted as possibly duplicated.
+  bool already_committed(const flow::Batch& batch) {
+    const auto ranges = batch.positions().ranges();
+    if (ranges.empty() || committed_.empty()) return false;
+    std::size_t old = 0;
+    for (const auto& r : ranges) {
+      if (!registry_->replayable(r.source)) return false;  // not a source that resumes from here
+      auto it = committed_.find({r.source, r.partition});
+      if (it != committed_.end() && r.end <= it->second) ++old;
+      else if (it != committed_.end() && r.begin < it->second) {
+        rewritten_->add(batch.num_rows());
+        registry_->add_rewritten(batch.num_rows());
+        ctx_->log().warn("a replayed batch straddles the committed end of " + r.source + "[" +
+                         std::to_string(r.partition) + "] (" + std::to_string(it->second) +
+                         "): written again, possibly duplicated");
+        return false;
+      }
+    }
+    if (old == ranges.size()) return true;
+    if (old > 0) {
+      rewritten_->add(batch.num_rows());
+      registry_->add_rewritten(batch.num_rows());
+      ctx_->log().warn("a replayed batch mixes committed and new partitions: written again, possibly duplicated");
+    }
+    return false;
   }
 
   void remove_leftover_tmp(const fs::path& dir) {
@@ -251,9 +285,8 @@ class CsvWindowSink : public flow::Processor {
   void begin_part(const flow::SchemaPtr& schema) {
     schema_ = schema;
     header_ = flow_csv::header_line(*schema_);
-    name_ = o_.prefix + "-" + ctx_->run_id() + "-c" + pad(ctx_->cycle(), 4) + "-" + pad(window_seq_, 6) + "-" +
-            pad(file_seq_, 4) + ".csv";
-    tmp_path_ = dir_ / ("." + name_ + ".tmp");
+    name_ = flow::parts::part_name(o_.prefix, ctx_->run_id(), ctx_->cycle(), window_seq_, file_seq_);
+    tmp_path_ = dir_ / flow::parts::tmp_name(name_);
     buffer_.clear();
     buffer_.reserve(kFlushBytes + (64u << 10));
     buffer_ += header_;
@@ -287,8 +320,10 @@ class CsvWindowSink : public flow::Processor {
     const fs::path final_path = dir_ / name_;
     flow::io::rename_file(tmp_path_, final_path);
     if (o_.fsync) flow::io::fsync_dir(dir_);
+    flow::parts::crash_point("FLOW_CSV_WINDOW_SINK_CRASH_AT", "part-renamed");
 
     write_manifest();
+    flow::parts::crash_point("FLOW_CSV_WINDOW_SINK_CRASH_AT", "manifest-written");
     ++file_seq_;
     rows_written_->add(rows_);
     parts_written_->add();
@@ -308,38 +343,39 @@ class CsvWindowSink : public flow::Processor {
   }
 
   void write_manifest() {
-    std::string j;
-    j.reserve(512);
-    j += "{\"version\":1,\"part\":";
-    flow::io::append_json_string(j, name_);
-    j += ",\"rows\":" + std::to_string(rows_) + ",\"bytes\":" + std::to_string(flushed_);
-    j += ",\"window_start_us\":" + std::to_string(window_start_) + ",\"window_end_us\":" + std::to_string(window_end_);
-    j += ",\"window_start\":\"" + iso_utc(window_start_) + "\",\"window_end\":\"" + iso_utc(window_end_) + "\"";
-    j += ",\"run_id\":";
-    flow::io::append_json_string(j, ctx_->run_id());
-    j += ",\"cycle\":" + std::to_string(ctx_->cycle()) + ",\"window_seq\":" + std::to_string(window_seq_) +
-         ",\"file_seq\":" + std::to_string(file_seq_) + ",\"header\":";
-    flow::io::append_json_string(j, header_);
-    j += ",\"ranges\":[";
-    bool first = true;
-    for (const auto& r : coalesce(std::move(ranges_))) {
-      if (!first) j += ",";
-      first = false;
-      j += "{\"source\":";
-      flow::io::append_json_string(j, r.source);
-      j += ",\"partition\":" + std::to_string(r.partition) + ",\"begin\":" + std::to_string(r.begin) +
-           ",\"end\":" + std::to_string(r.end) + "}";
-    }
-    j += "]}\n";
+    flow::parts::Manifest m;
+    m.part = name_;
+    m.rows = rows_;
+    m.bytes = flushed_;
+    m.window_start_us = window_start_;
+    m.window_end_us = window_end_;
+    m.run_id = ctx_->run_id();
+    m.cycle = ctx_->cycle();
+    m.window_seq = window_seq_;
+    m.file_seq = file_seq_;
+    m.header = header_;
+    m.ranges = flow::parts::coalesce(std::move(ranges_));
     ranges_.clear();
-    flow::io::atomic_write_file(commits_dir_, manifest_name(name_), j, o_.fsync);
+    flow::parts::write_manifest(commits_dir_, m, o_.fsync);
+    // Committed: from now on a replay of these positions is skipped.
+    for (const auto& r : m.ranges) {
+      auto [it, inserted] = committed_.emplace(flow::DeliveryRegistry::Key{r.source, r.partition}, r.end);
+      if (!inserted) it->second = std::max(it->second, r.end);
+    }
+    registry_->advance(ctx_->stage_id(), m.ranges);
   }
 
   Options o_;
   flow_csv::TimestampFormatter ts_;
   flow_csv::CellOptions cells_;
   flow::Context* ctx_ = nullptr;
-  fs::path dir_, commits_dir_;
+  fs::path dir_, ckpt_dir_, commits_dir_;
+  std::vector<flow::parts::DirLock> locks_;
+  std::shared_ptr<flow::DeliveryRegistry> registry_;
+  bool exactly_once_ = false;  // a replaying source feeds this stage (parts hold whole batches)
+  flow::DeliveryRegistry::Ends committed_;
+  flow::Counter* skipped_ = nullptr;
+  flow::Counter* rewritten_ = nullptr;
   flow::Counter* rows_written_ = nullptr;
   flow::Counter* parts_written_ = nullptr;
   flow::Counter* bytes_written_ = nullptr;

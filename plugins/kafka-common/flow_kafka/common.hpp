@@ -235,11 +235,37 @@ class OffsetTracker {
     return out;
   }
 
+  // The last offset committed for this partition in this assignment, if any.
+  std::optional<int64_t> committed(const Key& k) const {
+    std::lock_guard lock(mu_);
+    auto it = parts_.find(k);
+    return it == parts_.end() ? std::nullopt : it->second.committed;
+  }
+
   void mark_committed(const Key& k, int64_t offset) {
     std::lock_guard lock(mu_);
     auto it = parts_.find(k);
     if (it == parts_.end()) return;
     if (!it->second.committed || *it->second.committed < offset) it->second.committed = offset;
+  }
+
+  // Emitted ranges of these partitions not yet acknowledged.
+  std::size_t pending_ranges(const std::set<Key>& keys) const {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& k : keys)
+      if (auto it = parts_.find(k); it != parts_.end()) n += it->second.pending.size();
+    return n;
+  }
+
+  // Offsets of these partitions emitted and not yet acknowledged.
+  int64_t pending_offsets(const std::set<Key>& keys) const {
+    std::lock_guard lock(mu_);
+    int64_t n = 0;
+    for (const auto& k : keys)
+      if (auto it = parts_.find(k); it != parts_.end())
+        for (const auto& [begin, r] : it->second.pending) n += r.acked ? 0 : r.end - begin;
+    return n;
   }
 
   // Emitted records not yet acknowledged (ranges), over all partitions.

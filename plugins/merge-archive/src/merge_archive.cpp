@@ -23,6 +23,7 @@
 
 #include "flow/durable_io.hpp"
 #include "flow/flow.hpp"
+#include "flow_parts/checkpoint.hpp"
 #include "merge_archive_hooks.hpp"
 #include "parquet_archive.hpp"
 
@@ -78,43 +79,9 @@ bool within(const fs::path& inner, const fs::path& outer) {
   return true;
 }
 
-// csv-window-sink's part names: <prefix>-<run_id>-c<cycle>-<window seq>-<file seq>.csv, with at
-// least 4, 6 and 4 digits. The key orders them by run, cycle, window and file.
-struct PartKey {
-  std::string head;  // <prefix>-<run_id>
-  long long cycle = 0, window = 0, file = 0;
-  auto operator<=>(const PartKey&) const = default;
-};
-
-bool all_digits(std::string_view s, std::size_t min) {
-  if (s.size() < min) return false;
-  for (char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
-
-std::optional<PartKey> part_key(const std::string& name) {
-  if (name.empty() || name.front() == '.' || !name.ends_with(".csv")) return std::nullopt;
-  std::string_view s(name.data(), name.size() - 4);
-  std::string_view tok[3];
-  for (int k = 2; k >= 0; --k) {
-    const auto dash = s.rfind('-');
-    if (dash == std::string_view::npos) return std::nullopt;
-    tok[k] = s.substr(dash + 1);
-    s = s.substr(0, dash);
-  }
-  if (s.empty() || tok[0].empty() || tok[0][0] != 'c' || !all_digits(tok[0].substr(1), 4) ||
-      !all_digits(tok[1], 6) || !all_digits(tok[2], 4))
-    return std::nullopt;
-  PartKey k;
-  k.head = std::string(s);
-  k.cycle = std::stoll(std::string(tok[0].substr(1)));
-  k.window = std::stoll(std::string(tok[1]));
-  k.file = std::stoll(std::string(tok[2]));
-  return k;
-}
-
-std::string manifest_name(const std::string& part) { return part.substr(0, part.size() - 4) + ".json"; }
+using flow::parts::Job;
+using flow::parts::manifest_name;
+std::optional<flow::parts::PartKey> part_key(const std::string& name) { return flow::parts::parse_part_name(name); }
 
 std::string fnv_hex(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
@@ -219,16 +186,6 @@ bool rename_no_replace(const fs::path& from, const fs::path& to) {
   flow::io::rename_file(from, to);
   return true;
 }
-
-// ---------------------------------------------------------------------------------------------
-// The journal of one job.
-
-struct Job {
-  std::string state;  // planned, archived, cleaned
-  std::string target;
-  std::vector<std::string> parts;
-  std::string parts_dir;  // as read from a journal
-};
 
 class MergeArchive : public flow::Processor {
  public:
@@ -359,6 +316,10 @@ class MergeArchive : public flow::Processor {
       if (ec) throw std::runtime_error("cannot create directory '" + d.string() + "': " + ec.message());
     }
     journal_file_ = "job-" + fnv_hex(dirs_.parts.string()) + ".json";
+    // One merger per parts_dir: a second would race this one's journal and parts. Several
+    // mergers of different parts directories may share backup_dir (iot-local does).
+    lock_ = flow::parts::DirLock(dirs_.journal, flow::parts::holder_text(ctx.run_id(), ctx.stage_id()),
+                                 "." + journal_file_.substr(0, journal_file_.size() - 5) + ".lock");
     archives_ = &ctx.counter("archives");
     rows_archived_ = &ctx.counter("rows_archived");
     parts_merged_ = &ctx.counter("parts_merged");
@@ -373,6 +334,12 @@ class MergeArchive : public flow::Processor {
       const std::string name = e.path().filename().string();
       if (!e.is_regular_file() || name.starts_with(".")) continue;
       if (part_key(name)) {
+        // A part without its manifest entry is not committed (a crash came between its rename
+        // and its entry): its sink removes it and its records are delivered again.
+        if (fs::is_directory(commits_dir_) && !fs::exists(commits_dir_ / manifest_name(name))) {
+          ctx.log().warn("leaving part '" + e.path().string() + "' alone: it has no manifest entry (not committed)");
+          continue;
+        }
         pending_.insert(name);
         ++leftovers;
       } else {
@@ -414,6 +381,8 @@ class MergeArchive : public flow::Processor {
 
   void finish(flow::Emitter&) override { merge(); }
 
+  void close() override { lock_.release(); }
+
  private:
   struct ByKey {
     bool operator()(const std::string& a, const std::string& b) const {
@@ -427,46 +396,14 @@ class MergeArchive : public flow::Processor {
 
   void write_journal(const Job& job) { write_journal(job, journal_file_); }
   void write_journal(const Job& job, const std::string& file) {
-    std::string j = "{\"version\":1,\"state\":\"" + job.state + "\",\"parts_dir\":";
-    flow::io::append_json_string(j, dirs_.parts.string());
-    j += ",\"checkpoint_dir\":";
-    flow::io::append_json_string(j, dirs_.checkpoint.string());
-    j += ",\"backup_dir\":";
-    flow::io::append_json_string(j, dirs_.backup.string());
-    j += ",\"target\":";
-    flow::io::append_json_string(j, job.target);
-    j += ",\"parts\":[";
-    for (std::size_t i = 0; i < job.parts.size(); ++i) {
-      if (i) j += ",";
-      flow::io::append_json_string(j, job.parts[i]);
-    }
-    j += "]}\n";
-    flow::io::atomic_write_file(dirs_.journal, file, j, true);
+    Job j = job;
+    j.parts_dir = dirs_.parts.string();
+    j.checkpoint_dir = dirs_.checkpoint.string();
+    j.backup_dir = dirs_.backup.string();
+    flow::io::atomic_write_file(dirs_.journal, file, flow::parts::journal_json(j), true);
   }
 
-  static Job read_journal(const fs::path& p) {
-    try {
-      simdjson::dom::parser parser;
-      simdjson::dom::element doc = parser.load(p.string());
-      Job job;
-      job.state = std::string(std::string_view(doc["state"]));
-      job.target = std::string(std::string_view(doc["target"]));
-      job.parts_dir = std::string(std::string_view(doc["parts_dir"]));
-      for (auto v : doc["parts"].get_array()) {
-        std::string name{std::string_view(v)};
-        if (!part_key(name)) throw std::runtime_error("'" + name + "' is not a part name");
-        job.parts.push_back(std::move(name));
-      }
-      if (job.target.empty() || job.target.find('/') != std::string::npos || job.target.front() == '.')
-        throw std::runtime_error("bad target '" + job.target + "'");
-      if (job.state != "planned" && job.state != "archived" && job.state != "cleaned")
-        throw std::runtime_error("unknown state '" + job.state + "'");
-      return job;
-    } catch (const std::exception& e) {
-      throw std::runtime_error("cannot read merge journal '" + p.string() + "': " + e.what() +
-                               " (inspect or remove it; nothing was changed)");
-    }
-  }
+  static Job read_journal(const fs::path& p) { return flow::parts::read_journal(p); }
 
   // Finishes the interrupted jobs of this parts_dir found in journal_dir (journals of other
   // parts directories are left alone).
@@ -693,47 +630,9 @@ class MergeArchive : public flow::Processor {
   }
 
   // <checkpoint_dir>/archived-offsets.json keeps, per source and partition, the highest end
-  // offset of the manifest entries merge-archive deleted, so the offsets a restart needs are not
-  // lost with them. Merging with the existing file by maximum makes a repeat harmless.
-  void record_archived_offsets(const Job& job) {
-    std::map<std::pair<std::string, int64_t>, int64_t> ends;
-    const fs::path file = dirs_.checkpoint / "archived-offsets.json";
-    simdjson::dom::parser parser;
-    auto read_ranges = [&](const fs::path& p) {
-      try {
-        simdjson::dom::element doc = parser.load(p.string());
-        for (auto r : doc["ranges"].get_array()) {
-          auto key = std::make_pair(std::string(std::string_view(r["source"])), int64_t(r["partition"]));
-          const int64_t end = r["end"];
-          auto [it, inserted] = ends.emplace(key, end);
-          if (!inserted) it->second = std::max(it->second, end);
-        }
-      } catch (const std::exception& e) {
-        throw std::runtime_error("cannot read checkpoint file '" + p.string() + "': " + e.what());
-      }
-    };
-    bool any = false;
-    for (const auto& name : job.parts) {
-      const fs::path m = commits_dir_ / manifest_name(name);
-      if (fs::exists(m)) {
-        read_ranges(m);
-        any = true;
-      }
-    }
-    if (!any) return;
-    if (fs::exists(file)) read_ranges(file);
-    std::string j = "{\"version\":1,\"ranges\":[";
-    bool first = true;
-    for (const auto& [key, end] : ends) {
-      if (!first) j += ",";
-      first = false;
-      j += "{\"source\":";
-      flow::io::append_json_string(j, key.first);
-      j += ",\"partition\":" + std::to_string(key.second) + ",\"end\":" + std::to_string(end) + "}";
-    }
-    j += "]}\n";
-    flow::io::atomic_write_file(dirs_.checkpoint, "archived-offsets.json", j, true);
-  }
+  // offset of the manifest entries merge-archive deletes, so the committed positions a restart
+  // resumes from are not lost with them (flow_parts/checkpoint.hpp).
+  void record_archived_offsets(const Job& job) { flow::parts::record_archived_offsets(dirs_.checkpoint, job.parts); }
 
   Options o_;
   flow::Context* ctx_ = nullptr;
@@ -746,6 +645,7 @@ class MergeArchive : public flow::Processor {
   std::chrono::system_clock::time_point last_merge_;
   std::set<std::string, ByKey> pending_;
   flow::Positions positions_;
+  flow::parts::DirLock lock_;
 };
 
 }  // namespace

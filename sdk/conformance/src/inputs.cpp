@@ -7,6 +7,8 @@
 #include <fstream>
 #include <limits>
 
+#include "flow_parts/file_parts.hpp"
+
 namespace flow::conformance {
 
 const char* shape_name(Shape s) {
@@ -91,14 +93,26 @@ Batch valid_batch(Shape shape, std::size_t rows, int64_t first, int64_t base_mic
       case Shape::FileEvent: {
         // Real part files under <dir>/parts (a sample config points a file-consuming stage's
         // input directory at ${TMPDIR}/parts); past 1000 rows the events name missing files.
-        // Named as csv-window-sink names its parts: <prefix>-<run>-c<cycle>-<window>-<file>.csv.
-        char name[64];
-        std::snprintf(name, sizeof name, "part-conformance-c0000-%06lld-0000.csv", static_cast<long long>(i));
+        // Committed parts in the file-parts format (plugins/file-parts-common): the part and its
+        // manifest entry.
+        const std::string name = flow::parts::part_name("part", "conformance", 0, i, 0);
         const std::string part = dir + "/parts/" + name;
         const std::string text = std::string(kPartHeader) + "\n" + std::to_string(i % 10 + 1) + ",21.5,40," + iso(micros) + "\n";
         if (rows <= 1000) {
           std::filesystem::create_directories(dir + "/parts");
           std::ofstream(part, std::ios::binary) << text;
+          flow::parts::Manifest m;
+          m.part = name;
+          m.rows = 1;
+          m.bytes = text.size();
+          m.window_start_us = micros;
+          m.window_end_us = micros + 10'000'000;
+          m.run_id = "conformance";
+          m.window_seq = i;
+          m.header = kPartHeader;
+          m.ranges = {{"conformance", 0, i, i + 1}};
+          std::filesystem::create_directories(flow::parts::commits_dir(dir + "/parts/_checkpoint"));
+          flow::parts::write_manifest(flow::parts::commits_dir(dir + "/parts/_checkpoint"), m, false);
         }
         b.column(0).append_string(part);
         b.column(1).append_int64(1);

@@ -1,0 +1,94 @@
+// The file-parts format: names round-trip and order, committed ends from manifest entries and
+// archived-offsets.json, the directory lock naming its holder, the journal round-trip.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "flow_parts/checkpoint.hpp"
+#include "flow_parts/file_parts.hpp"
+
+namespace fs = std::filesystem;
+using namespace flow::parts;
+
+namespace {
+struct Tmp {
+  fs::path p = fs::temp_directory_path() / ("flow-file-parts-" + std::to_string(::getpid()) + "-" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  Tmp() {
+    fs::remove_all(p);
+    fs::create_directories(p);
+  }
+  ~Tmp() { fs::remove_all(p); }
+};
+}  // namespace
+
+TEST(FileParts, NamesRoundTripAndOrderByRunCycleWindowFile) {
+  const auto n = part_name("part", "20250615T090000Z-abcd", 2, 17, 3);
+  EXPECT_EQ(n, "part-20250615T090000Z-abcd-c0002-000017-0003.csv");
+  const auto k = parse_part_name(n);
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->head, "part-20250615T090000Z-abcd");
+  EXPECT_EQ(k->cycle, 2);
+  EXPECT_EQ(k->window, 17);
+  EXPECT_EQ(k->file, 3);
+  EXPECT_LT(*parse_part_name(part_name("p", "r", 0, 9, 0)), *parse_part_name(part_name("p", "r", 0, 10, 0)));
+  EXPECT_FALSE(parse_part_name(".part-r-c0000-000000-0000.csv"));
+  EXPECT_FALSE(parse_part_name("part-r-c0000-00000-0000.csv"));
+  EXPECT_FALSE(parse_part_name("notes.txt"));
+  EXPECT_EQ(manifest_name(n), "part-20250615T090000Z-abcd-c0002-000017-0003.json");
+}
+
+TEST(FileParts, CommittedEndsAreTheHighestOverEntriesAndArchivedOffsets) {
+  Tmp t;
+  Manifest m;
+  m.part = part_name("part", "r", 0, 0, 0);
+  m.ranges = {{"t", 0, 0, 10}, {"t", 0, 10, 20}, {"t", 1, 5, 7}};
+  fs::create_directories(commits_dir(t.p));
+  write_manifest(commits_dir(t.p), m, false);
+  std::ofstream(t.p / kArchivedOffsets) << R"({"version":1,"ranges":[{"source":"t","partition":1,"end":30},)"
+                                        << R"({"source":"u","partition":0,"end":4}]})";
+  const auto ends = committed_ends(t.p);
+  EXPECT_EQ(ends.at({"t", 0}), 20);
+  EXPECT_EQ(ends.at({"t", 1}), 30);
+  EXPECT_EQ(ends.at({"u", 0}), 4);
+  EXPECT_EQ(ends.size(), 3u);
+  // The manifest entry lists the coalesced ranges.
+  const auto r = read_ranges(commits_dir(t.p) / manifest_name(m.part));
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0], (flow::PositionRange{"t", 0, 0, 20}));
+}
+
+TEST(FileParts, ASecondLockOnADirectoryFailsNamingTheHolder) {
+  Tmp t;
+  DirLock first(t.p, holder_text("run-1", "csv"));
+  try {
+    DirLock second(t.p, holder_text("run-2", "csv"));
+    FAIL() << "the second lock was granted";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("is in use by flowctl pid " + std::to_string(::getpid())), std::string::npos) << msg;
+    EXPECT_NE(msg.find("run run-1, stage 'csv'"), std::string::npos) << msg;
+  }
+  first.release();
+  EXPECT_NO_THROW(DirLock(t.p, holder_text("run-3", "csv")));
+}
+
+TEST(FileParts, JournalRoundTripsAndABadOneIsNamed) {
+  Tmp t;
+  Job j{"archived", "sensor_data_20250615_090000.csv", {part_name("p", "r", 0, 1, 0)}, "/parts", "/ckpt", "/backup"};
+  flow::io::atomic_write_file(t.p, "job.json", journal_json(j), false);
+  const Job back = read_journal(t.p / "job.json");
+  EXPECT_EQ(back.state, "archived");
+  EXPECT_EQ(back.target, j.target);
+  EXPECT_EQ(back.parts, j.parts);
+  EXPECT_EQ(back.parts_dir, "/parts");
+  std::ofstream(t.p / "bad.json") << R"({"state":"half","target":"x.csv","parts_dir":"/p","parts":[]})";
+  try {
+    read_journal(t.p / "bad.json");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
+  }
+}
