@@ -32,7 +32,7 @@ svg text{font:11px system-ui,sans-serif;fill:#555}
 <h2>Stages</h2><table id="stages"></table>
 <script>
 'use strict';
-const WINDOW_S = 300, W = 440, H = 180, PAD = 34;
+const WINDOW_S = 300, W = 440, H = 180, PAD = 34, started = Date.now()/1000;
 const palette = ['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
 const series = {};   // column -> key -> [[t, v], ...]
 const latest = {};   // key -> row
@@ -60,7 +60,8 @@ function onRow(row){
   }
 }
 function drawCharts(){
-  const now = Date.now()/1000, box = el('charts');
+  // The x axis spans what has been seen, from 30 s up to WINDOW_S, so a fresh page is readable.
+  const now = Date.now()/1000, box = el('charts'), span = Math.min(WINDOW_S, Math.max(30, now-started));
   for(const [col, byKey] of Object.entries(series)){
     let div = document.getElementById('chart-'+col);
     if(!div){div=document.createElement('div');div.className='chart';div.id='chart-'+col;box.appendChild(div);}
@@ -70,13 +71,13 @@ function drawCharts(){
       for(const p of pts){lo=Math.min(lo,p[1]);hi=Math.max(hi,p[1]);}
     }
     if(!isFinite(lo)){lo=0;hi=1;} if(hi===lo){hi+=1;lo-=1;}
-    const x = t => PAD + (t-(now-WINDOW_S))/WINDOW_S*(W-PAD-6), y = v => H-18 - (v-lo)/(hi-lo)*(H-30);
+    const x = t => PAD + (t-(now-span))/span*(W-PAD-6), y = v => H-18 - (v-lo)/(hi-lo)*(H-30);
     div.textContent='';
     const title=document.createElement('div');title.textContent=col+(keyCol?' per '+keyCol:'');title.style.fontWeight='600';div.appendChild(title);
     const s = svg('svg',{width:W,height:H,class:'plot','data-column':col},div);
     svg('line',{x1:PAD,y1:H-18,x2:W-6,y2:H-18,stroke:'#bbb'},s);
     for(const v of [lo,(lo+hi)/2,hi]){const tx=svg('text',{x:2,y:y(v)+4},s);tx.textContent=(+v.toFixed(1)).toString();}
-    for(const m of [5,4,3,2,1,0]){const tx=svg('text',{x:x(now-m*60)-10,y:H-4},s);tx.textContent=m?'-'+m+'m':'now';}
+    for(let i=4;i>=0;i--){const ago=span*i/4, tx=svg('text',{x:x(now-ago)-(i?10:24),y:H-4},s);tx.textContent=i?'-'+(ago>=120?Math.round(ago/60)+'m':Math.round(ago)+'s'):'now';}
     const legend=document.createElement('div');legend.className='legend';
     const keys = Object.keys(byKey).sort((a,b)=>(+a)-(+b)||a.localeCompare(b));
     for(const k of keys){
@@ -92,8 +93,14 @@ function drawCharts(){
   if(rows.length){
     const cols = Object.keys(rows[0][1]);
     const hr = t.insertRow(); for(const c of cols){const th=document.createElement('th');th.textContent=c;hr.appendChild(th);}
-    for(const [k,r] of rows.slice(0,50)){const tr=t.insertRow();for(const c of cols)tr.insertCell().textContent=r[c]===null?'null':typeof r[c]==='number'?+r[c].toFixed(3):r[c];}
+    for(const [k,r] of rows.slice(0,50)){const tr=t.insertRow();for(const c of cols)tr.insertCell().textContent=cell(c,r[c]);}
   }
+}
+function cell(col,v){
+  if(v===null) return 'null';
+  if(typeof v!=='number') return v;
+  if(/time/.test(col) && v>1e14) return new Date(v/1000).toISOString().replace('T',' ').replace('.000Z','Z');  // microseconds
+  return +v.toFixed(3);
 }
 function fillOf(c){return c?Math.min(1,Math.max(c.depth/c.max_batches, c.max_bytes?c.bytes/c.max_bytes:0)):0;}
 function drawGraph(s){
@@ -129,7 +136,7 @@ function drawMetrics(s){
   for(const st of s.stages){
     const p = last && last.stages.find(x=>x.id===st.id);
     for(const [k,v] of Object.entries(st.counters)){
-      if(!/invalid/.test(k)) continue;
+      if(!/reason=/.test(k)) continue;  // the validators' rejections, by reason
       const r = rate(v, p && p.counters[k]); inv += r;
       reasons.push(st.id+' '+(k.match(/"([^"]*)"/)||[,k])[1]+': '+r.toFixed(1)+'/s ('+v+')');
     }
