@@ -402,6 +402,25 @@ TEST(Observe, PrometheusScrapesThePerStageCounters) {
   EXPECT_GT(value_of("sum(flow_plugin_invalid_records_total{stage=\"validate\"})"), 0) << body;
   EXPECT_GE(value_of("flow_channel_capacity_batches{channel=\"->validate\"}"), 1) << body;
   EXPECT_EQ(value_of("up{job=\"flow\"}"), 1) << body;
+  // Every query of the shipped Grafana dashboard is valid PromQL and finds series.
+  simdjson::dom::parser gp;
+  simdjson::dom::element dash;
+  ASSERT_FALSE(gp.load(FLOW_SOURCE_DIR "/docs/grafana-dashboard.json").get(dash));
+  int queries = 0;
+  simdjson::dom::array panels;
+  ASSERT_FALSE(dash["panels"].get(panels));
+  for (auto panel : panels) {
+    simdjson::dom::array targets;
+    if (panel["targets"].get(targets)) continue;
+    for (auto t : targets) {
+      std::string expr(t["expr"].get_string().value_unsafe());
+      expr = std::regex_replace(expr, std::regex("\\$pipeline"), "observe-e2e");
+      if (expr.find("rows_archived") != std::string::npos) continue;  // no merge-archive stage here
+      ++queries;
+      EXPECT_TRUE(eventually([&] { return value_of(expr) >= 0; }, 60s)) << expr << "\n" << body;
+    }
+  }
+  EXPECT_GE(queries, 5);
   prom.signal(SIGTERM);
   prom.wait(60s);
 }
