@@ -189,8 +189,9 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
           g.exit_code = kExitConfig;
           return;
         }
-        std::fprintf(stderr, "metrics: http://%s:%d/metrics  dashboard: http://%s:%d/\n", args->metrics_host.c_str(),
-                     metrics->port(), args->metrics_host.c_str(), metrics->port());
+        runtime::write_log(LogLevel::Info, "flow",
+                           fmt::format("metrics: http://{}:{}/metrics  dashboard: http://{}:{}/", args->metrics_host,
+                                       metrics->port(), args->metrics_host, metrics->port()));
       }
       std::optional<observability::StatusLine> status;
       if (!args->quiet) status.emplace([&rt] { return rt.snapshot(); }, duration);
@@ -198,7 +199,10 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
     }
     if (!args->quiet) std::fputs(observability::format_summary(report).c_str(), stderr);
     if (!report.ok) {
-      std::fprintf(stderr, "flowctl: error: stage '%s' failed: %s\n", report.failed_stage.c_str(), report.error.c_str());
+      if (log_format == runtime::LogFormat::Json)  // every stderr line stays a JSON object
+        runtime::write_log(LogLevel::Error, report.failed_stage, "stage failed: " + report.error);
+      else
+        std::fprintf(stderr, "flowctl: error: stage '%s' failed: %s\n", report.failed_stage.c_str(), report.error.c_str());
       g.exit_code = kExitRuntime;
     }
   });

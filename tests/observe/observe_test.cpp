@@ -213,6 +213,72 @@ TEST(Observe, TopRunsInTmuxSortsAndQuitsOnQ) {
       << dead;
 }
 
+// A Kafka source that cannot reach its broker: librdkafka's own lines come through the logger,
+// as JSON with the stage id, and on a terminal (tmux) never land inside the status line.
+std::string unreachable_kafka_yaml(const fs::path& out) {
+  return "name: klog\nrun: {duration: 4s}\nstages:\n"
+         "  - id: consume\n    plugin: kafka-source\n    config: {brokers: \"127.0.0.1:1\", topics: [t], group: g}\n"
+         "  - id: out\n    plugin: csv-window-sink\n    input: consume\n    config: {path: " + (out / "parts").string() + ", window: 5s}\n";
+}
+
+bool have_kafka_plugin() { return fs::exists(fs::path(FLOW_PLUGIN_DIR) / "libflow-kafka-source.so"); }
+
+TEST(Observe, LibrdkafkaLinesAreJsonLogLinesWithTheStageId) {
+  if (!have_kafka_plugin()) GTEST_SKIP() << "kafka-source is not built (FLOW_PLUGINS)";
+  TempDir dir;
+  flow::test::write_file(dir.path() / "k.yaml", unreachable_kafka_yaml(dir.path()));
+  Process run({FLOW_FLOWCTL, "--plugin-path", FLOW_PLUGIN_DIR, "run", (dir.path() / "k.yaml").string(), "-q", "--log-format", "json"},
+              dir.path() / "run");
+  ASSERT_TRUE(run.wait(120s).has_value());
+  bool saw_librdkafka = false;
+  for (const auto& line : lines_of(run.err())) {
+    simdjson::dom::parser p;
+    simdjson::dom::element e;
+    ASSERT_FALSE(p.parse(line).get(e)) << "not JSON: " << line;
+    std::string_view stage, level, message, time;
+    ASSERT_FALSE(e["stage"].get(stage) || e["level"].get(level) || e["message"].get(message) || e["time"].get(time)) << line;
+    if (message.starts_with("librdkafka FAIL:")) {
+      saw_librdkafka = true;
+      EXPECT_EQ(stage, "consume");
+      EXPECT_EQ(level, "error");  // librdkafka's level 3
+    }
+  }
+  EXPECT_TRUE(saw_librdkafka) << run.err();
+}
+
+TEST(Observe, LogLinesNeverInterleaveWithTheStatusLine) {
+  if (!have("tmux")) GTEST_SKIP() << "tmux is not installed (scripts/setup installs it)";
+  if (!have_kafka_plugin()) GTEST_SKIP() << "kafka-source is not built (FLOW_PLUGINS)";
+  TempDir dir;
+  flow::test::write_file(dir.path() / "k.yaml", unreachable_kafka_yaml(dir.path()));
+  const std::string tmux = "tmux -L flow-status-" + std::to_string(getpid()) + " ";
+  shell(tmux + "-f /dev/null new-session -d -s run -x 200 -y 50 '" FLOW_FLOWCTL " --plugin-path " FLOW_PLUGIN_DIR " run " +
+        (dir.path() / "k.yaml").string() + "'");
+  shell(tmux + "set-option -t run remain-on-exit on");
+  struct Kill {
+    std::string t;
+    ~Kill() { shell(t + "kill-server 2>/dev/null"); }
+  } kill{tmux};
+  auto screen = [&] { return shell(tmux + "capture-pane -p -J -S - -t run"); };
+  std::string last;
+  // The status line with the elapsed and remaining time, under log lines.
+  ASSERT_TRUE(eventually([&] {
+    last = screen();
+    return last.find(" of 4s, ") != std::string::npos && last.find("s left]") != std::string::npos &&
+           last.find("librdkafka FAIL") != std::string::npos;
+  }, 60s)) << last;
+  ASSERT_TRUE(eventually([&] { return shell(tmux + "display-message -p -t run '#{pane_dead}'") == "1\n"; }, 120s));
+  last = screen();
+  int log_lines = 0;
+  for (const auto& l : lines_of(last)) {
+    if (l.find("librdkafka") == std::string::npos && l.find(" [flow] ") == std::string::npos) continue;
+    ++log_lines;
+    EXPECT_TRUE(std::regex_search(l, std::regex(R"(^20\d\d-\d\d-\d\dT)"))) << "a log line not at the start of its line: " << l;
+    EXPECT_EQ(l.find("s left]"), std::string::npos) << l;
+  }
+  EXPECT_GE(log_lines, 2) << last;
+}
+
 // The DevTools protocol over --remote-debugging-pipe: requests on fd 3, answers on fd 4, each a
 // JSON message ended by a NUL byte.
 class Chromium {
