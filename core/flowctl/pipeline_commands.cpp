@@ -155,11 +155,6 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
       g.exit_code = kExitConfig;
       return;
     }
-    if (!args->dashboard.empty() && !loaded->spec.stage(args->dashboard.substr(0, args->dashboard.find('.')))) {
-      std::fprintf(stderr, "flowctl: error: --dashboard: unknown stage '%s'\n", args->dashboard.c_str());
-      g.exit_code = kExitConfig;
-      return;
-    }
     runtime::TapHub taps;  // outlives the runtime and the metrics server
     observability::DashboardInfo dash;
     dash.taps = &taps;
@@ -170,6 +165,14 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
       if (info.main_output) taps.point(s.id);  // known before the first cycle builds its drivers
       for (const auto& o : info.extra_outputs) taps.point(s.id + "." + o);
       for (const auto& in : s.inputs) dash.edges.push_back({in.stage, in.output, s.id});
+    }
+    if (!dash.stage.empty() && !taps.has(dash.stage)) {  // an unknown stage, or an output it does not have
+      std::string known;
+      for (const auto& n : taps.names()) known += (known.empty() ? "" : ", ") + n;
+      std::fprintf(stderr, "flowctl: error: %s: no stage output '%s' (there are: %s)\n",
+                   args->dashboard.empty() ? "dashboard.stage" : "--dashboard", dash.stage.c_str(), known.c_str());
+      g.exit_code = kExitConfig;
+      return;
     }
     runtime::RunOptions opts;
     opts.taps = &taps;

@@ -43,9 +43,12 @@ struct LogRoutes {
   std::mutex mu;
   std::map<const rd_kafka_t*, std::shared_ptr<LogSink>> by_handle;
   std::shared_ptr<LogSink> creating;  // lines logged inside rd_kafka_new(), before it returns
+  // Never destroyed: as an inline function's static it is one object for every plugin library
+  // in the process (GNU unique symbol), and its entries hold code of whichever library made them,
+  // which may be gone at exit.
   static LogRoutes& get() {
-    static LogRoutes r;
-    return r;
+    static auto* r = new LogRoutes;
+    return *r;
   }
   static void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
     auto& r = get();
