@@ -141,6 +141,16 @@ TEST(Observe, TapPrintsTheFilteredRecordsOfAnEdge) {
   EXPECT_THAT(filter.err(), ::testing::HasSubstr("--filter 'temperature ~ 3'"));
 }
 
+TEST(Observe, ADashboardOnAnUnknownEdgeIsAUsageError) {
+  TempDir dir;
+  flow::test::write_file(dir.path() / "p.yaml", pipeline_yaml(dir.path(), 20));
+  Process run({FLOW_FLOWCTL, "--plugin-path", FLOW_PLUGIN_DIR, "run", (dir.path() / "p.yaml").string(), "--dashboard",
+               "validate.nope", "--metrics-port", "0"},
+              dir.path() / "run");
+  ASSERT_EQ(run.wait(60s), 2);
+  EXPECT_THAT(run.err(), ::testing::HasSubstr("--dashboard: no stage output 'validate.nope' (there are: csv, rejected, sim, validate, validate.invalid)"));
+}
+
 // A reader that never reads: its samples are dropped on the pipeline's side, the pipeline runs
 // on and drains normally, and every record still reaches the sink.
 TEST(Observe, AStalledTapNeverHoldsThePipelineBack) {
