@@ -131,6 +131,9 @@ MetricsServer::MetricsServer(const std::string& host, int port, std::function<ru
                              DashboardInfo info)
     : impl_(std::make_unique<Impl>()) {
   auto& srv = impl_->server;
+  // Each /tap reader (a dashboard page, a `flowctl tap`) holds a worker for as long as it reads:
+  // more workers than httplib's default 8, so a few of them cannot starve Prometheus' scrape.
+  srv.new_task_queue = [] { return new httplib::ThreadPool(32); };
   if (info.stage.empty())
     for (const auto& e : info.edges)
       if (info.stage.empty()) info.stage = e.to;  // first stage with an input
