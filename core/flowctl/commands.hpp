@@ -23,5 +23,7 @@ void register_pipeline_commands(CLI::App& app, Globals& g);  // run, validate, g
 void register_plugin_commands(CLI::App& app, Globals& g);    // plugins list|describe
 void register_broker_command(CLI::App& app, Globals& g);     // broker
 void register_test_plugin_command(CLI::App& app, Globals& g);  // test-plugin
+void register_tap_command(CLI::App& app, Globals& g);          // tap (tap_command.cpp)
+void register_top_command(CLI::App& app, Globals& g);          // top (top_command.cpp)
 
 }  // namespace flow::cli

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   register_plugin_commands(app, g);
   register_broker_command(app, g);
   register_test_plugin_command(app, g);
+  register_tap_command(app, g);
+  register_top_command(app, g);
   app.parse_complete_callback([&] {
     flow::LogLevel level;
     if (!flow::runtime::parse_log_level(g.log_level, level))

@@ -16,6 +16,7 @@
 #include "observability/metrics_server.hpp"
 #include "observability/status_line.hpp"
 #include "observability/summary.hpp"
+#include "runtime/log.hpp"
 #include "runtime/runtime.hpp"
 #include "spec/pipeline_spec.hpp"
 
@@ -125,6 +126,8 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
     bool quiet = false;
     int metrics_port = -1;
     std::string metrics_host = "127.0.0.1";
+    std::string dashboard;            // --dashboard STAGE, over the file's `dashboard: {stage: ...}`
+    std::string log_format = "text";  // --log-format
   };
   auto args = std::make_shared<RunArgs>();
 
@@ -139,14 +142,41 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
                    "Serve Prometheus metrics (/metrics) and a live dashboard (/) on this port (0 = any free port)")
       ->type_name("PORT");
   run->add_option("--metrics-host", args->metrics_host, "Address for --metrics-port (default 127.0.0.1)")->type_name("ADDR");
+  run->add_option("--dashboard", args->dashboard, "Stage whose records the dashboard charts (default: the file's 'dashboard.stage')")
+      ->type_name("STAGE[.OUTPUT]");
+  run->add_option("--log-format", args->log_format, "text (default) or json: one object per line with time, level, stage, message")
+      ->check(CLI::IsMember({"text", "json"}));
   run->callback([&g, args] {
+    runtime::LogFormat log_format = runtime::LogFormat::Text;
+    runtime::parse_log_format(args->log_format, log_format);
+    runtime::set_log_format(log_format);
     loader::Registry registry(loader::default_search_path(g.plugin_paths));
     auto loaded = load_pipeline(args->file, args->sets, args->duration, registry);
     if (!loaded) {
       g.exit_code = kExitConfig;
       return;
     }
+    runtime::TapHub taps;  // outlives the runtime and the metrics server
+    observability::DashboardInfo dash;
+    dash.taps = &taps;
+    dash.stage = args->dashboard.empty() ? loaded->spec.dashboard_stage : args->dashboard;
+    for (const auto& s : loaded->spec.stages) {
+      const auto& info = loaded->plugins.at(s.id)->info();
+      dash.stages.emplace_back(s.id, info.name);
+      if (info.main_output) taps.point(s.id);  // known before the first cycle builds its drivers
+      for (const auto& o : info.extra_outputs) taps.point(s.id + "." + o);
+      for (const auto& in : s.inputs) dash.edges.push_back({in.stage, in.output, s.id});
+    }
+    if (!dash.stage.empty() && !taps.has(dash.stage)) {  // an unknown stage, or an output it does not have
+      std::string known;
+      for (const auto& n : taps.names()) known += (known.empty() ? "" : ", ") + n;
+      std::fprintf(stderr, "flowctl: error: %s: no stage output '%s' (there are: %s)\n",
+                   args->dashboard.empty() ? "dashboard.stage" : "--dashboard", dash.stage.c_str(), known.c_str());
+      g.exit_code = kExitConfig;
+      return;
+    }
     runtime::RunOptions opts;
+    opts.taps = &taps;
     runtime::RunReport report;
     {
       std::optional<double> duration;
@@ -157,14 +187,15 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
       if (args->metrics_port >= 0) {
         try {
           metrics = std::make_unique<observability::MetricsServer>(args->metrics_host, args->metrics_port,
-                                                                   [&rt] { return rt.snapshot(); });
+                                                                   [&rt] { return rt.snapshot(); }, dash);
         } catch (const std::exception& e) {
           std::fprintf(stderr, "flowctl: error: %s\n", e.what());
           g.exit_code = kExitConfig;
           return;
         }
-        std::fprintf(stderr, "metrics: http://%s:%d/metrics  dashboard: http://%s:%d/\n", args->metrics_host.c_str(),
-                     metrics->port(), args->metrics_host.c_str(), metrics->port());
+        runtime::write_log(LogLevel::Info, "flow",
+                           fmt::format("metrics: http://{}:{}/metrics  dashboard: http://{}:{}/", args->metrics_host,
+                                       metrics->port(), args->metrics_host, metrics->port()));
       }
       std::optional<observability::StatusLine> status;
       if (!args->quiet) status.emplace([&rt] { return rt.snapshot(); }, duration);
@@ -172,7 +203,10 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
     }
     if (!args->quiet) std::fputs(observability::format_summary(report).c_str(), stderr);
     if (!report.ok) {
-      std::fprintf(stderr, "flowctl: error: stage '%s' failed: %s\n", report.failed_stage.c_str(), report.error.c_str());
+      if (log_format == runtime::LogFormat::Json)  // every stderr line stays a JSON object
+        runtime::write_log(LogLevel::Error, report.failed_stage, "stage failed: " + report.error);
+      else
+        std::fprintf(stderr, "flowctl: error: stage '%s' failed: %s\n", report.failed_stage.c_str(), report.error.c_str());
       g.exit_code = kExitRuntime;
     }
   });

@@ -1,10 +1,12 @@
 #include "observability/metrics_server.hpp"
 
 #include "flow/text.hpp"
+#include "observability/dashboard_page.hpp"
 
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <thread>
 
 namespace flow::observability {
@@ -36,48 +38,6 @@ std::pair<std::string, std::string> split_key(const std::string& key) {
   return {key.substr(0, brace), key.substr(brace + 1, key.size() - brace - 2)};
 }
 
-const char* kDashboard = R"HTML(<!doctype html>
-<html><head><meta charset="utf-8"><title>Flow</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin-bottom:1.5em}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:right}
-td:first-child,th:first-child{text-align:left}.bar{background:#eee;width:10em;height:.8em;display:inline-block}
-.fill{background:#3a7;height:100%}.hot{background:#d53}
-</style></head><body>
-<h1 id="title">Flow</h1><p id="meta"></p>
-<h2>Stages</h2><table id="stages"><tr><th>stage</th><th>plugin</th><th>records in</th><th>in/s</th><th>records out</th><th>out/s</th><th>counters</th></tr></table>
-<h2>Channels</h2><table id="channels"><tr><th>channel</th><th>fill</th><th>batches</th><th>bytes</th><th>writer blocked</th></tr></table>
-<script>
-let last = null;
-function row(cells){const tr=document.createElement('tr');for(const c of cells){const td=document.createElement('td');if(c instanceof Node)td.appendChild(c);else td.textContent=c;tr.appendChild(td);}return tr;}
-function rate(now,prev,dt){return prev===undefined||dt<=0?'':Math.round((now-prev)/dt).toLocaleString();}
-async function tick(){
-  try{
-    const s = await (await fetch('metrics.json')).json();
-    document.getElementById('title').textContent = 'Flow: ' + s.pipeline;
-    document.getElementById('meta').textContent = 'cycle ' + (s.cycle+1) + ', up ' + s.uptime_seconds.toFixed(0) + ' s';
-    const dt = last ? s.uptime_seconds - last.uptime_seconds : 0;
-    const st = document.getElementById('stages'); while(st.rows.length>1) st.deleteRow(1);
-    for (const g of s.stages){
-      const p = last && last.stages.find(x=>x.id===g.id);
-      st.appendChild(row([g.id,g.plugin,g.records_in.toLocaleString(),rate(g.records_in,p&&p.records_in,dt),
-        g.records_out.toLocaleString(),rate(g.records_out,p&&p.records_out,dt),
-        Object.entries(g.counters).map(([k,v])=>k+'='+v).join(' ')]));
-    }
-    const ch = document.getElementById('channels'); while(ch.rows.length>1) ch.deleteRow(1);
-    for (const c of s.channels){
-      const frac = Math.min(1, Math.max(c.depth/c.max_batches, c.bytes/c.max_bytes));
-      const bar = document.createElement('span'); bar.className='bar';
-      const fill = document.createElement('span'); fill.className='fill'+(frac>0.9?' hot':''); fill.style.width=(frac*100)+'%'; fill.style.display='block';
-      bar.appendChild(fill);
-      ch.appendChild(row([c.name,bar,c.depth+'/'+c.max_batches,c.bytes.toLocaleString(),c.blocked_seconds.toFixed(2)+' s']));
-    }
-    last = s;
-  }catch(e){document.getElementById('meta').textContent='pipeline not reachable: '+e;}
-}
-tick(); setInterval(tick, 1000);
-</script></body></html>
-)HTML";
 
 }  // namespace
 
@@ -146,27 +106,80 @@ std::string snapshot_json(const runtime::Snapshot& s) {
   return out + "]}";
 }
 
+std::string graph_json(const DashboardInfo& d) {
+  auto q = [](std::string_view v) { return json_string(v); };
+  std::string out = "{\"dashboard\":" + q(d.stage) + ",\"stages\":[";
+  for (std::size_t i = 0; i < d.stages.size(); ++i)
+    out += fmt::format("{}[{},{}]", i ? "," : "", q(d.stages[i].first), q(d.stages[i].second));
+  out += "],\"edges\":[";
+  for (std::size_t i = 0; i < d.edges.size(); ++i)
+    out += fmt::format("{}{{\"from\":{},\"output\":{},\"to\":{}}}", i ? "," : "", q(d.edges[i].from), q(d.edges[i].output),
+                       q(d.edges[i].to));
+  return out + "]}";
+}
+
 struct MetricsServer::Impl {
   httplib::Server server;
   std::thread thread;
+  std::atomic<bool> stopping{false};
 };
 
 MetricsServer::MetricsServer(const std::string& host, int port, std::function<runtime::Snapshot()> snapshot)
+    : MetricsServer(host, port, std::move(snapshot), DashboardInfo{}) {}
+
+MetricsServer::MetricsServer(const std::string& host, int port, std::function<runtime::Snapshot()> snapshot,
+                             DashboardInfo info)
     : impl_(std::make_unique<Impl>()) {
   auto& srv = impl_->server;
+  // Each /tap reader (a dashboard page, a `flowctl tap`) holds a worker for as long as it reads:
+  // more workers than httplib's default 8, so a few of them cannot starve Prometheus' scrape.
+  srv.new_task_queue = [] { return new httplib::ThreadPool(32); };
+  if (info.stage.empty())
+    for (const auto& e : info.edges)
+      if (info.stage.empty()) info.stage = e.to;  // first stage with an input
+  srv.Get("/graph.json", [info](const httplib::Request&, httplib::Response& res) {
+    res.set_content(graph_json(info), "application/json");
+  });
+  // Server-Sent Events: one `data:` event per sampled row; `event: dropped` says how many
+  // samples this reader missed because it was slower than the data.
+  srv.Get("/tap", [taps = info.taps, impl = impl_.get()](const httplib::Request& req, httplib::Response& res) {
+    const std::string name = req.get_param_value("stage");
+    if (!taps || name.empty() || !taps->has(name)) {
+      std::string known;
+      if (taps)
+        for (const auto& n : taps->names()) known += (known.empty() ? "" : ", ") + n;
+      res.status = 404;
+      res.set_content(fmt::format("no tap '{}'; this pipeline's taps: {}\n", name, known.empty() ? "(none)" : known),
+                      "text/plain");
+      return;
+    }
+    std::shared_ptr<runtime::TapSubscription> sub = taps->subscribe(name);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", [sub, impl](std::size_t, httplib::DataSink& sink) {
+      if (impl->stopping.load()) return false;
+      uint64_t dropped = 0;
+      auto rows = sub->pop(std::chrono::milliseconds(250), dropped);
+      std::string out;
+      if (dropped) out += fmt::format("event: dropped\ndata: {}\n\n", dropped);
+      for (const auto& r : rows) out += "data: " + r + "\n\n";
+      if (out.empty()) out = ":\n\n";  // a comment, so a gone reader is noticed
+      return sink.write(out.data(), out.size());
+    });
+  });
   srv.Get("/metrics", [snapshot](const httplib::Request&, httplib::Response& res) {
     res.set_content(prometheus_text(snapshot()), "text/plain; version=0.0.4");
   });
   srv.Get("/metrics.json", [snapshot](const httplib::Request&, httplib::Response& res) {
     res.set_content(snapshot_json(snapshot()), "application/json");
   });
-  srv.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kDashboard, "text/html; charset=utf-8"); });
+  srv.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kDashboardHtml, "text/html; charset=utf-8"); });
   port_ = port == 0 ? srv.bind_to_any_port(host) : (srv.bind_to_port(host, port) ? port : -1);
   if (port_ <= 0) throw std::runtime_error(fmt::format("metrics: cannot listen on {}:{}", host, port));
   impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
 }
 
 MetricsServer::~MetricsServer() {
+  impl_->stopping = true;
   impl_->server.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+
+#include "runtime/log.hpp"
 
 namespace flow::observability {
 namespace {
@@ -21,7 +24,11 @@ uint64_t progress(const runtime::StageReport& s) { return s.kind == StageKind::S
 std::string status_text(const runtime::Snapshot& now, const runtime::Snapshot* before, double dt,
                         std::optional<double> duration_seconds) {
   std::string line = fmt::format("[{:>4.0f}s", now.uptime_seconds);
-  if (duration_seconds) line += fmt::format(" of {:.0f}s", *duration_seconds);
+  if (duration_seconds) {
+    // Counted from the start of the run (for cycled runs, of the first cycle).
+    const double left = std::max(0.0, *duration_seconds - now.uptime_seconds);
+    line += fmt::format(" of {:.0f}s, {:.0f}s left", *duration_seconds, left);
+  }
   line += "]";
   for (const auto& s : now.stages) {
     double rate = 0;
@@ -50,7 +57,7 @@ StatusLine::~StatusLine() {
   }
   cv_.notify_all();
   thread_.join();
-  std::fprintf(stderr, "\r\033[K");
+  runtime::clear_status_line();
 }
 
 void StatusLine::loop() {
@@ -62,8 +69,7 @@ void StatusLine::loop() {
     const auto t = std::chrono::steady_clock::now();
     const double dt = std::chrono::duration<double>(t - last).count();
     const auto line = status_text(snap, before ? &*before : nullptr, dt, duration_);
-    std::fprintf(stderr, "\r\033[K%s", line.c_str());
-    std::fflush(stderr);
+    runtime::draw_status_line(line);
     before = std::move(snap);
     last = t;
   }

@@ -71,6 +71,8 @@ class StageDriver::StageEmitter : public Emitter {
   bool emit(Batch batch, std::string_view output) override {
     auto& chans = channels(output);
     count(batch);
+    // A tap's whole cost when nobody listens: one relaxed load.
+    if (TapPoint* tap = output.empty() ? d_.main_tap_ : tap_for(output); tap && tap->active()) tap->offer(batch);
     if (chans.empty()) {  // nobody reads this output: the records are done with
       batch.positions().ack();
       return true;
@@ -117,6 +119,10 @@ class StageDriver::StageEmitter : public Emitter {
                                          d_.info_.name));
     return it->second;
   }
+  TapPoint* tap_for(std::string_view output) {
+    auto it = d_.taps_.find(std::string(output));
+    return it == d_.taps_.end() ? nullptr : it->second.get();
+  }
   void count(const Batch& b) {
     d_.counters_.batches_out.fetch_add(1, std::memory_order_relaxed);
     d_.counters_.records_out.fetch_add(b.num_rows(), std::memory_order_relaxed);
@@ -134,6 +140,9 @@ StageDriver::StageDriver(const DriverEnv& env, std::string id, const PluginInfo&
       emitter_(std::make_unique<StageEmitter>(*this)) {
   if (info_.main_output) outputs_[""];
   for (const auto& o : info_.extra_outputs) outputs_[o];
+  if (env_.taps)
+    for (const auto& [o, chans] : outputs_) taps_[o] = env_.taps->point(o.empty() ? id_ : id_ + "." + o);
+  if (auto it = taps_.find(""); it != taps_.end()) main_tap_ = it->second.get();
   if (stage) set_stage(std::move(stage));
 }
 

@@ -16,6 +16,7 @@
 #include "flow/plugin.hpp"
 #include "runtime/channel.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/tap.hpp"
 
 namespace flow::runtime {
 
@@ -52,6 +53,8 @@ struct DriverEnv {
   std::function<void(const std::string& stage_id, const std::string& message)> fail;
   // The stage's run()/loop returned (after its outputs were closed).
   std::function<void(const std::string& stage_id)> done;
+  // Where `flowctl tap` and the dashboard sample each output; none in the test harness.
+  TapHub* taps = nullptr;
 };
 
 class StageDriver {
@@ -110,6 +113,8 @@ class StageDriver {
   std::unique_ptr<StageEmitter> emitter_;
   Channel* input_ = nullptr;
   std::map<std::string, std::vector<Channel*>> outputs_;  // every declared output present
+  std::map<std::string, std::shared_ptr<TapPoint>> taps_;  // per output, when env.taps
+  TapPoint* main_tap_ = nullptr;                            // taps_[""], without the lookup
   std::stop_source stop_;
   std::atomic<bool> done_{false};
   bool opened_ = false;

@@ -14,6 +14,7 @@
 #include "host/plugin_loader.hpp"
 #include "runtime/channel.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/tap.hpp"
 #include "spec/pipeline_spec.hpp"
 
 namespace flow::runtime {
@@ -51,6 +52,7 @@ struct Snapshot {
 struct RunOptions {
   std::string run_id;             // generated when empty
   Clock* clock = &system_clock();  // a ManualClock in tests
+  TapHub* taps = nullptr;          // flowctl's taps (tap.hpp); outlives the Runtime
 };
 
 class Runtime {

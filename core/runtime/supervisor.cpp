@@ -105,6 +105,7 @@ struct Runtime::Impl {
     e.cycle = [this] { return cycle.load(); };
     e.shared = &shared;
     e.clock = clock;
+    e.taps = options.taps;
     e.log = [](LogLevel level, std::string_view scope, std::string_view message) { write_log(level, scope, message); };
     e.fail = [this](const std::string& id, const std::string& message) { fail(id, message); };
     e.done = [this](const std::string&) { notify(); };

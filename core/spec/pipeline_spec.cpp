@@ -9,7 +9,7 @@
 namespace flow::spec {
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "description", "run", "stages"};
+const std::vector<std::string> kTopKeys = {"name", "description", "run", "stages", "dashboard"};
 const std::vector<std::string> kStageKeys = {"id", "plugin", "config", "input", "inputs", "buffer", "stop_after", "description"};
 const std::vector<std::string> kRunKeys = {"duration", "cycles"};
 const std::vector<std::string> kBufferKeys = {"batches", "bytes"};
@@ -215,6 +215,24 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
             errors.push_back({ref.where, who + ": 'stop_after' lists stage ids, not outputs ('" + ref.str() + "')"});
       }
       spec.stages.push_back(std::move(s));
+    }
+  }
+  // dashboard: {stage: validate}: the tap the live dashboard charts.
+  if (const Value* d = root.find("dashboard")) {
+    const Value* st = d->is_map() ? d->find("stage") : nullptr;
+    if (d->is_map()) check_keys(*d, {"stage"}, "'dashboard'", errors);
+    if (!st || !st->is_scalar()) {
+      errors.push_back({d->location(), "'dashboard' must be a map with 'stage', e.g. dashboard: {stage: validate}"});
+    } else {
+      const std::string ref = st->text();
+      const std::string id = ref.substr(0, ref.find('.'));
+      if (!spec.stage(id)) {
+        std::vector<std::string> known;
+        for (const auto& x : spec.stages) known.push_back(x.id);
+        errors.push_back({st->location(), fmt::format("'dashboard.stage': unknown stage '{}'{}", id, did_you_mean(id, known))});
+      } else {
+        spec.dashboard_stage = ref;
+      }
     }
   }
   if (errors.size() != before) return std::nullopt;

@@ -50,6 +50,7 @@ struct PipelineSpec {
   std::string file;
   std::vector<StageSpec> stages;
   RunSettings run;
+  std::string dashboard_stage;  // `dashboard: {stage: ...}`: "validate" or "validate.invalid"; may be empty
 
   const StageSpec* stage(const std::string& id) const {
     for (const auto& s : stages)

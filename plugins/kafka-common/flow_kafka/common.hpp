@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <functional>
 #include <vector>
 
 namespace flow::kafka {
@@ -31,6 +32,32 @@ inline constexpr const char* kMockRetentionNote =
     "silently drops older data; spread large preloads over enough partitions (about 50k sensor "
     "messages each). It also stores a retried produce request twice and writes no transaction "
     "markers.";
+
+// librdkafka's own log lines go through the stage's logger (with its stage id) instead of
+// straight to stderr: handles are mapped to loggers here, because the conf's opaque is taken.
+// A sink gets librdkafka's syslog level (0-7) and "facility: message" (plugin_support.hpp's
+// log_sink() maps them onto the stage's logger).
+using LogSink = std::function<void(int level, const std::string& line)>;
+
+struct LogRoutes {
+  std::mutex mu;
+  std::map<const rd_kafka_t*, std::shared_ptr<LogSink>> by_handle;
+  std::shared_ptr<LogSink> creating;  // lines logged inside rd_kafka_new(), before it returns
+  // Never destroyed: as an inline function's static it is one object for every plugin library
+  // in the process (GNU unique symbol), and its entries hold code of whichever library made them,
+  // which may be gone at exit.
+  static LogRoutes& get() {
+    static auto* r = new LogRoutes;
+    return *r;
+  }
+  static void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+    auto& r = get();
+    std::lock_guard lock(r.mu);
+    auto it = r.by_handle.find(rk);
+    const auto sink = it != r.by_handle.end() ? it->second : r.creating;
+    if (sink) (*sink)(level, std::string(fac) + ": " + buf);
+  }
+};
 
 // Owns an rd_kafka_conf_t until handed to rd_kafka_new().
 class Conf {
@@ -54,10 +81,26 @@ class Conf {
     return *this;
   }
   rd_kafka_conf_t* get() { return conf_; }
+  // Routes the client's log lines to `sink`, which must outlive the client.
+  Conf& log_to(LogSink sink) {
+    log_ = std::make_shared<LogSink>(std::move(sink));
+    rd_kafka_conf_set_log_cb(conf_, &LogRoutes::log_cb);
+    return *this;
+  }
   // rd_kafka_new() takes ownership on success only.
   rd_kafka_t* create(rd_kafka_type_t type) {
     char err[512];
+    auto& routes = LogRoutes::get();
+    if (log_) {
+      std::lock_guard lock(routes.mu);
+      routes.creating = log_;
+    }
     rd_kafka_t* rk = rd_kafka_new(type, conf_, err, sizeof err);
+    if (log_) {
+      std::lock_guard lock(routes.mu);
+      routes.creating = nullptr;
+      if (rk) routes.by_handle[rk] = log_;
+    }
     if (!rk) throw std::runtime_error(std::string("cannot create Kafka client: ") + err);
     conf_ = nullptr;
     return rk;
@@ -65,6 +108,7 @@ class Conf {
 
  private:
   rd_kafka_conf_t* conf_;
+  std::shared_ptr<LogSink> log_;
 };
 
 struct TopicPartitionListDeleter {

@@ -21,4 +21,13 @@ inline std::string resolve_brokers(Context& ctx, const std::string& brokers, con
   return broker->bootstrap();
 }
 
+// librdkafka's log lines onto the stage's logger (so they carry the stage id), syslog levels
+// mapped: 0-3 error, 4 warn, 5-6 info, 7 debug.
+inline LogSink log_sink(Logger& log) {
+  return [&log](int level, const std::string& line) {
+    const auto l = level <= 3 ? LogLevel::Error : level == 4 ? LogLevel::Warn : level <= 6 ? LogLevel::Info : LogLevel::Debug;
+    log.log(l, "librdkafka " + line);
+  };
+}
+
 }  // namespace flow::kafka

@@ -95,6 +95,7 @@ class KafkaSink : public flow::Processor {
     if (o_.batch_size.bytes > 0) conf.set("batch.size", std::to_string(o_.batch_size.bytes));
     conf.set_all(o_.librdkafka);
     rd_kafka_conf_set_opaque(conf.get(), this);
+    conf.log_to(flow::kafka::log_sink(ctx.log()));  // librdkafka's lines through the stage's logger
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
     rk_ = conf.create(RD_KAFKA_PRODUCER);
     // Before any topic handle exists: a handle's metadata request may auto-create the topic.

@@ -182,6 +182,7 @@ class KafkaSource {
     }
     conf.set_all(o_.librdkafka);
     rd_kafka_conf_set_opaque(conf.get(), this);
+    conf.log_to(flow::kafka::log_sink(ctx.log()));  // librdkafka's lines through the stage's logger
     if (o_.partitions.empty()) rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
     rk_ = conf.create(RD_KAFKA_CONSUMER);
     rd_kafka_poll_set_consumer(rk_);
