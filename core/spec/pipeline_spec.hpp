@@ -50,6 +50,9 @@ struct PipelineSpec {
   std::string file;
   std::vector<StageSpec> stages;
   RunSettings run;
+  // `limits`: the most batches and bytes queued in all channels together (as written; each
+  // stage's `buffer` already holds its share).
+  std::optional<BufferLimits> limits;
 
   const StageSpec* stage(const std::string& id) const {
     for (const auto& s : stages)

@@ -126,6 +126,7 @@ class CsvWindowSink : public flow::Processor {
     if (ec) throw std::runtime_error("cannot create directory '" + dir_.string() + "': " + ec.message());
     fs::create_directories(commits_dir_, ec);
     if (ec) throw std::runtime_error("cannot create directory '" + commits_dir_.string() + "': " + ec.message());
+    for (const auto& [d, what] : {std::pair{dir_, "output"}, std::pair{commits_dir_, "checkpoint"}}) flow::io::check_writable_dir(d, what);
 
     rows_written_ = &ctx.counter("rows_written");
     parts_written_ = &ctx.counter("parts_written");

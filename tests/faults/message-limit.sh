@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The largest accepted message, end to end: stdin -> json-validator (max_message_bytes: 64KiB)
+# -> stdout. A 10 MiB record and a 100 KiB one are dead-lettered as 'oversize' (counted, not
+# passed on); the small records around them still come out, in order.
+source "$(dirname "$0")/lib.sh"
+cat >"$work/p.yaml" <<YAML
+name: limit
+stages:
+  - {id: in, plugin: stdin-source, config: {max_line_size: 16MiB}}
+  - {id: validate, plugin: json-validator, input: in,
+     config: {schema: {n: int}, max_message_bytes: 64KiB, on_invalid: dead-letter}}
+  - {id: out, plugin: stdout-sink, input: validate}
+  - {id: dead, plugin: stdout-sink, input: validate.invalid, config: {format: csv}}
+YAML
+{
+  echo '{"n":1}'
+  printf '{"n":2,"pad":"%s"}\n' "$(head -c 10485760 /dev/zero | tr '\0' x)"
+  echo '{"n":3}'
+  printf '{"n":4,"pad":"%s"}\n' "$(head -c 102400 /dev/zero | tr '\0' y)"
+  echo '{"n":5}'
+} >"$work/in.jsonl"
+rc=0
+timeout 120 "$flowctl" run "$work/p.yaml" <"$work/in.jsonl" >"$work/out" 2>"$work/err" || rc=$?
+[ $rc = 0 ] || { tail -20 "$work/err"; fail "exit $rc, want 0"; }
+valid=$(grep -c '^{"n":' "$work/out" || true)
+oversize=$(grep -c ',oversize,' "$work/out" || true)
+[ "$valid" = 3 ] || { head -c 2000 "$work/out"; fail "$valid valid records out, want 3"; }
+[ "$oversize" = 2 ] || { grep -v '^{' "$work/out" | cut -c1-300; fail "$oversize oversize dead letters, want 2"; }
+[ "$(grep '^{"n":' "$work/out" | tr -dc '0-9\n' | tr '\n' ' ')" = "1 3 5 " ] || fail "valid records out of order"
+[ "$(wc -c <"$work/out")" -lt 1048576 ] || fail "the oversize records were passed on whole"
+echo "ok: 3 valid, 2 oversize dead letters"
