@@ -3,7 +3,7 @@ set -euo pipefail
 flowctl=$(realpath "$1")
 work=$(mktemp -d /tmp/flow-faults.XXXXXX)
 chmod 755 "$work"
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${FLOW_FAULTS_KEEP:-}" ] || rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
 # wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails at the deadline.

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The largest accepted message, end to end: stdin -> json-validator (max_message_bytes: 64KiB)
-# -> stdout. A 10 MiB record and a 100 KiB one are dead-lettered as 'oversize' (counted, not
-# passed on); the small records around them still come out, in order.
+# The largest accepted message, end to end: stdin-source (max_line_size: 1MiB) -> json-validator
+# (max_message_bytes: 64KiB) -> stdout. A 10 MiB line is refused by the source (skipped with a
+# warning naming its offset, never buffered whole); a 100 KiB record is dead-lettered as
+# 'oversize' without being parsed; the small records around them come out, in order.
 source "$(dirname "$0")/lib.sh"
 cat >"$work/p.yaml" <<YAML
 name: limit
 stages:
-  - {id: in, plugin: stdin-source, config: {max_line_size: 16MiB}}
+  - {id: in, plugin: stdin-source, config: {max_line_size: 1MiB}}
   - {id: validate, plugin: json-validator, input: in,
      config: {schema: {n: int}, max_message_bytes: 64KiB, on_invalid: dead-letter}}
   - {id: out, plugin: stdout-sink, input: validate}
@@ -25,7 +26,10 @@ timeout 120 "$flowctl" run "$work/p.yaml" <"$work/in.jsonl" >"$work/out" 2>"$wor
 valid=$(grep -c '^{"n":' "$work/out" || true)
 oversize=$(grep -c ',oversize,' "$work/out" || true)
 [ "$valid" = 3 ] || { head -c 2000 "$work/out"; fail "$valid valid records out, want 3"; }
-[ "$oversize" = 2 ] || { grep -v '^{' "$work/out" | cut -c1-300; fail "$oversize oversize dead letters, want 2"; }
+[ "$oversize" = 1 ] || { grep -v '^{' "$work/out" | cut -c1-300; fail "$oversize oversize dead letters, want 1"; }
+grep -q "byte 8: line of 10485776 bytes is longer than max_line_size" "$work/err" || { tail -5 "$work/err"; fail "the source did not name the skipped 10 MiB line's offset"; }
 [ "$(grep '^{"n":' "$work/out" | tr -dc '0-9\n' | tr '\n' ' ')" = "1 3 5 " ] || fail "valid records out of order"
+grep -q "oversize_lines=1" "$work/err" || fail "the source's oversize_lines counter is not 1"
+grep -q 'invalid_records{reason="oversize"}=1' "$work/err" || fail "the validator's oversize counter is not 1"
 [ "$(wc -c <"$work/out")" -lt 1048576 ] || fail "the oversize records were passed on whole"
-echo "ok: 3 valid, 2 oversize dead letters"
+echo "ok: 3 valid, the 10 MiB line refused at the source ($(grep -m1 -o "byte 8: line of.*" "$work/err")), 1 oversize dead letter"

@@ -38,6 +38,7 @@ YAML
   grep -q "Permission denied" "$work/$case/err" || { cat "$work/$case/err"; fail "$case: no 'Permission denied'"; }
   grep -q "$locked" "$work/$case/err" || { cat "$work/$case/err"; fail "$case: the directory is not named"; }
   grep -q "$2" "$work/$case/err" || { cat "$work/$case/err"; fail "$case: the stage '$2' is not named"; }
+  grep -q "open failed" "$work/$case/err" || { cat "$work/$case/err"; fail "$case: not refused at open()"; }
   # Nothing consumed: the csv sink wrote no part anywhere.
   [ -z "$(find "$work/$case" -name '*.csv')" ] || fail "$case: parts were written"
   echo "ok: $case: $(grep -m1 "Permission denied" "$work/$case/err")"
