@@ -33,3 +33,22 @@ grep -q "oversize_lines=1" "$work/err" || fail "the source's oversize_lines coun
 grep -q 'invalid_records{reason="oversize"}=1' "$work/err" || fail "the validator's oversize counter is not 1"
 [ "$(wc -c <"$work/out")" -lt 1048576 ] || fail "the oversize records were passed on whole"
 echo "ok: 3 valid, the 10 MiB line refused at the source ($(grep -m1 -o "byte 8: line of.*" "$work/err")), 1 oversize dead letter"
+
+# `limits:` in a real run: 6 batches over 2 channels; the summary's per-channel capacity and peak
+# stay within each channel's share (3), though the stages ask for 8.
+testplugins=$(dirname "$flowctl")/../test-plugins
+[ -e "$testplugins/libflow-test.passthrough.so" ] || skip "test plugins not built"
+cat >"$work/limits.yaml" <<YAML
+name: limits
+limits: {batches: 6}
+stages:
+  - {id: src, plugin: test.counter-source, config: {count: 20000, batch_size: 10}}
+  - {id: pass, plugin: test.passthrough, input: src, buffer: {batches: 8}}
+  - {id: sink, plugin: test.collect-sink, input: pass, config: {path: '$work/collected', delay: 1ms}}
+YAML
+FLOW_PLUGIN_PATH=${FLOW_PLUGIN_PATH:-}:$testplugins timeout 120 "$flowctl" run "$work/limits.yaml" >"$work/lout" 2>"$work/lerr" ||
+  { tail -5 "$work/lerr"; fail "limits: the run failed"; }
+caps=$(grep -o 'peak [0-9]*/[0-9]* batches' "$work/lerr")
+[ "$(echo "$caps" | wc -l)" = 2 ] || { cat "$work/lerr"; fail "limits: no channel summary"; }
+echo "$caps" | awk -F'[ /]' '$2 > 3 || $3 != 3 {bad=1} END {exit bad}' || fail "limits: a channel above its share of 3: $caps"
+echo "ok: limits: $(echo $caps)"

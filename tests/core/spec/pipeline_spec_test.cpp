@@ -170,7 +170,7 @@ TEST(PipelineSpec, LimitsSplitOverTheChannels) {
 TEST(PipelineSpec, LimitsBelowOneBatchPerChannelAreRefused) {
   EXPECT_THAT(errors_of("name: x\nlimits: {batches: 1, bytes: 1KiB}\nstages:\n  - {id: s, plugin: test.counter-source}\n"
                         "  - {id: p, plugin: test.passthrough, input: s}\n  - {id: k, plugin: test.null-sink, input: p}\n"),
-              ::testing::ElementsAre("p.yaml:2:20: error: 'limits.batches' is 1, below the pipeline's 2 channels: each needs "
+              ::testing::ElementsAre("p.yaml:2:19: error: 'limits.batches' is 1, below the pipeline's 2 channels: each needs "
                                      "room for one batch"));
   EXPECT_THAT(errors_of("name: x\nlimits: {batchs: 1}\nstages:\n  - {id: s, plugin: test.counter-source}\n"),
               ::testing::ElementsAre("p.yaml:2:10: error: unknown key 'batchs' in 'limits' (did you mean 'batches'?)"));
