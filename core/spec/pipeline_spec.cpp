@@ -9,7 +9,7 @@
 namespace flow::spec {
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "description", "run", "stages", "dashboard"};
+const std::vector<std::string> kTopKeys = {"name", "description", "run", "stages", "dashboard", "limits"};
 const std::vector<std::string> kStageKeys = {"id", "plugin", "config", "input", "inputs", "buffer", "stop_after", "description"};
 const std::vector<std::string> kRunKeys = {"duration", "cycles"};
 const std::vector<std::string> kBufferKeys = {"batches", "bytes"};
@@ -38,25 +38,56 @@ bool valid_id(const std::string& id) {
   return true;
 }
 
-void parse_buffer(const Value& v, BufferLimits& out, std::vector<ConfigError>& errors) {
+// `buffer` of a stage, or the pipeline's `limits` (the same keys).
+void parse_buffer(const Value& v, BufferLimits& out, std::vector<ConfigError>& errors, const std::string& what = "buffer") {
   if (!v.is_map()) {
-    errors.push_back({v.location(), "'buffer' must be a map with 'batches' and/or 'bytes'"});
+    errors.push_back({v.location(), "'" + what + "' must be a map with 'batches' and/or 'bytes'"});
     return;
   }
-  check_keys(v, kBufferKeys, "'buffer'", errors);
+  check_keys(v, kBufferKeys, "'" + what + "'", errors);
   if (const Value* b = v.find("batches")) {
     auto n = b->is_scalar() ? parse_int(b->text()) : std::nullopt;
     if (!n || *n < 1 || *n > 1'000'000)
-      errors.push_back({b->location(), "'buffer.batches' must be an integer from 1 to 1000000"});
+      errors.push_back({b->location(), "'" + what + ".batches' must be an integer from 1 to 1000000"});
     else
       out.batches = static_cast<std::size_t>(*n);
   }
   if (const Value* b = v.find("bytes")) {
     auto n = b->is_scalar() ? parse_size(b->text()) : std::nullopt;
     if (!n || n->bytes < 1024)
-      errors.push_back({b->location(), "'buffer.bytes' must be a size of at least 1KiB, such as 64MiB"});
+      errors.push_back({b->location(), "'" + what + ".bytes' must be a size of at least 1KiB, such as 64MiB"});
     else
       out.bytes = n->bytes;
+  }
+}
+
+// `limits: {batches, bytes}`: the most in flight in the whole pipeline's channels. Split evenly
+// over the channels (one per stage with inputs), each stage's buffer is lowered to its share, so
+// the channels' own bounds enforce the total: writers block (backpressure), nothing is dropped.
+void apply_limits(const Value& v, PipelineSpec& spec, std::vector<ConfigError>& errors) {
+  BufferLimits total{SIZE_MAX, UINT64_MAX};
+  const std::size_t before = errors.size();
+  parse_buffer(v, total, errors, "limits");
+  if (errors.size() != before) return;
+  spec.limits = total;
+  const auto channels = static_cast<std::size_t>(
+      std::count_if(spec.stages.begin(), spec.stages.end(), [](const StageSpec& s) { return !s.inputs.empty(); }));
+  if (channels == 0) return;
+  if (total.batches != SIZE_MAX && total.batches < channels) {
+    errors.push_back({v.find("batches")->location(),
+                      fmt::format("'limits.batches' is {}, below the pipeline's {} channels: each needs room for one batch",
+                                  total.batches, channels)});
+    return;
+  }
+  if (total.bytes != UINT64_MAX && total.bytes / channels < 1024) {
+    errors.push_back({v.find("bytes")->location(),
+                      fmt::format("'limits.bytes' leaves less than 1KiB to each of the pipeline's {} channels", channels)});
+    return;
+  }
+  for (auto& s : spec.stages) {
+    if (s.inputs.empty()) continue;
+    if (total.batches != SIZE_MAX) s.buffer.batches = std::min(s.buffer.batches, total.batches / channels);
+    if (total.bytes != UINT64_MAX) s.buffer.bytes = std::min(s.buffer.bytes, total.bytes / channels);
   }
 }
 
@@ -235,6 +266,7 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
       }
     }
   }
+  if (const Value* l = root.find("limits")) apply_limits(*l, spec, errors);
   if (errors.size() != before) return std::nullopt;
   return spec;
 }

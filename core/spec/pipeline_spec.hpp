@@ -51,6 +51,9 @@ struct PipelineSpec {
   std::vector<StageSpec> stages;
   RunSettings run;
   std::string dashboard_stage;  // `dashboard: {stage: ...}`: "validate" or "validate.invalid"; may be empty
+  // `limits`: the most batches and bytes queued in all channels together (as written; each
+  // stage's `buffer` already holds its share).
+  std::optional<BufferLimits> limits;
 
   const StageSpec* stage(const std::string& id) const {
     for (const auto& s : stages)

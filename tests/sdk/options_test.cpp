@@ -83,3 +83,13 @@ TEST(EnumOption, RequiredEnumMustBeGiven) {
 }
 
 }  // namespace
+
+namespace {
+// Regression inputs found by tests/fuzz/fuzz_options: values past int64 used to wrap negative.
+TEST(ParseHelpers, DurationsAndSizesPastInt64AreRefusedNotWrapped) {
+  EXPECT_FALSE(flow::parse_duration("99999999999999999999h"));
+  EXPECT_FALSE(flow::parse_size("99999999999999999999GiB"));
+  EXPECT_EQ(flow::parse_duration("1000000h")->count(), 3'600'000'000'000);
+  EXPECT_EQ(flow::parse_size("8GiB")->bytes, 8ull << 30);
+}
+}  // namespace

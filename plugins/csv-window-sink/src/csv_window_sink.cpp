@@ -99,6 +99,7 @@ class CsvWindowSink : public flow::Processor {
     if (ec) throw std::runtime_error("cannot create directory '" + dir_.string() + "': " + ec.message());
     fs::create_directories(commits_dir_, ec);
     if (ec) throw std::runtime_error("cannot create directory '" + commits_dir_.string() + "': " + ec.message());
+    for (const auto& [d, what] : {std::pair{dir_, "output"}, std::pair{commits_dir_, "checkpoint"}}) flow::io::check_writable_dir(d, what);
 
     // One writer per directory: a second run would take over this one's parts.
     const std::string holder = flow::parts::holder_text(ctx.run_id(), ctx.stage_id());

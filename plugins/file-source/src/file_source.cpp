@@ -162,6 +162,7 @@ class FileSource : public flow::Source {
       std::error_code ec;
       fs::create_directories(dir, ec);
       if (ec) throw std::runtime_error("cannot create checkpoint directory '" + dir.string() + "': " + ec.message());
+      flow::io::check_writable_dir(dir, "checkpoint");
       ckpt_dir_ = dir;
       ckpt_name_ = stage_ + ".positions.json";
       load_checkpoint();

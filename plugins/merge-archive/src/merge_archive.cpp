@@ -314,6 +314,7 @@ class MergeArchive : public flow::Processor {
       std::error_code ec;
       fs::create_directories(d, ec);
       if (ec) throw std::runtime_error("cannot create directory '" + d.string() + "': " + ec.message());
+      flow::io::check_writable_dir(d, "merge-archive");
     }
     journal_file_ = "job-" + fnv_hex(dirs_.parts.string()) + ".json";
     // One merger per parts_dir: a second would race this one's journal and parts. Several

@@ -71,6 +71,23 @@ inline void atomic_write_file(const std::filesystem::path& dir, const std::strin
   if (sync) fsync_dir(dir);
 }
 
+// Pre-flight check at open(): a directory a stage will write to (`what`: "output", "checkpoint",
+// ...) must take a new file now, so a permission or read-only problem stops the run before it
+// consumes anything instead of at the first commit. Creates and removes a hidden probe file
+// (access(2) would miss ACLs, read-only mounts and user namespaces).
+inline void check_writable_dir(const std::filesystem::path& dir, const std::string& what) {
+  const auto probe = dir / (".flow-write-probe-" + std::to_string(::getpid()));
+  ::unlink(probe.c_str());  // one left by a crashed process with the same pid
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    throw std::runtime_error("cannot write to " + what + " directory '" + dir.string() + "': " + std::strerror(err) +
+                             " (check its owner and permissions)");
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 // JSON string literals for manifests: names and sources may hold any character.
 using flow::append_json_string;
 

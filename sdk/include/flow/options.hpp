@@ -131,6 +131,8 @@ inline std::optional<Duration> parse_duration(std::string_view s) {
   else if (unit == "h") ms = *num * 3'600'000;
   else if (unit == "d") ms = *num * 86'400'000;
   else return std::nullopt;
+  // Past ~292 million years llround overflows (found by fuzzing: "99999999999999999999h" was negative).
+  if (!(ms < 9.2e18)) return std::nullopt;
   return Duration(static_cast<int64_t>(std::llround(ms)));
 }
 
@@ -159,6 +161,7 @@ inline std::optional<ByteSize> parse_size(std::string_view s) {
   else if (unit == "MB") mult = 1e6;
   else if (unit == "GB") mult = 1e9;
   else return std::nullopt;
+  if (!(*num * mult < 9.2e18)) return std::nullopt;  // llround would overflow (fuzzing)
   return ByteSize{static_cast<uint64_t>(std::llround(*num * mult))};
 }
 

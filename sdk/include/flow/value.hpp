@@ -50,31 +50,11 @@ class Value {
   struct Entry;
 
   Value() = default;
-  static Value scalar(std::string text, Location loc = {}, bool quoted = false) {
-    Value v;
-    v.kind_ = Kind::Scalar;
-    v.text_ = std::move(text);
-    v.loc_ = std::move(loc);
-    v.quoted_ = quoted;
-    return v;
-  }
-  static Value list(Location loc = {}) {
-    Value v;
-    v.kind_ = Kind::List;
-    v.loc_ = std::move(loc);
-    return v;
-  }
-  static Value map(Location loc = {}) {
-    Value v;
-    v.kind_ = Kind::Map;
-    v.loc_ = std::move(loc);
-    return v;
-  }
-  static Value null(Location loc = {}) {
-    Value v;
-    v.loc_ = std::move(loc);
-    return v;
-  }
+  // Defined after Entry: clang instantiates vector<Entry>'s destructor in an in-class body.
+  static Value scalar(std::string text, Location loc = {}, bool quoted = false);
+  static Value list(Location loc = {});
+  static Value map(Location loc = {});
+  static Value null(Location loc = {});
 
   Kind kind() const { return kind_; }
   bool is_null() const { return kind_ == Kind::Null; }
@@ -124,6 +104,31 @@ struct Value::Entry {
   Value value;
 };
 
+inline Value Value::scalar(std::string text, Location loc, bool quoted) {
+  Value v;
+  v.kind_ = Kind::Scalar;
+  v.text_ = std::move(text);
+  v.loc_ = std::move(loc);
+  v.quoted_ = quoted;
+  return v;
+}
+inline Value Value::list(Location loc) {
+  Value v;
+  v.kind_ = Kind::List;
+  v.loc_ = std::move(loc);
+  return v;
+}
+inline Value Value::map(Location loc) {
+  Value v;
+  v.kind_ = Kind::Map;
+  v.loc_ = std::move(loc);
+  return v;
+}
+inline Value Value::null(Location loc) {
+  Value v;
+  v.loc_ = std::move(loc);
+  return v;
+}
 inline const Value* Value::find(std::string_view key) const {
   for (const auto& e : entries_)
     if (e.key == key) return &e.value;

@@ -146,6 +146,36 @@ TEST(PipelineSpec, OverridesSetStageOptionsAndRunSettings) {
   EXPECT_EQ(spec->run.duration, flow::Duration(3000));
 }
 
+// `limits`: the pipeline-wide bound is split over its channels (one per stage with inputs).
+TEST(PipelineSpec, LimitsSplitOverTheChannels) {
+  std::vector<flow::ConfigError> errors;
+  auto root = flow::config::parse_yaml(
+      "name: x\nlimits: {batches: 6, bytes: 2MiB}\nstages:\n  - {id: s, plugin: test.counter-source}\n"
+      "  - {id: p, plugin: test.passthrough, input: s, buffer: {batches: 2}}\n"
+      "  - {id: k, plugin: test.null-sink, input: p}\n",
+      "p.yaml", errors);
+  ASSERT_TRUE(root);
+  auto spec = flow::spec::parse_pipeline(*root, "p.yaml", errors);
+  ASSERT_TRUE(spec) << ::testing::PrintToString(errors.empty() ? "" : errors[0].str());
+  EXPECT_EQ(spec->stages[1].buffer.batches, 2u);  // below its share already
+  EXPECT_EQ(spec->stages[2].buffer.batches, 3u);  // 6 / 2 channels, down from the default 8
+  EXPECT_EQ(spec->stages[1].buffer.bytes, 1u << 20);
+  EXPECT_EQ(spec->stages[2].buffer.bytes, 1u << 20);
+  std::size_t batches = 0;
+  for (const auto& st : spec->stages)
+    if (!st.inputs.empty()) batches += st.buffer.batches;
+  EXPECT_LE(batches, 6u);
+}
+
+TEST(PipelineSpec, LimitsBelowOneBatchPerChannelAreRefused) {
+  EXPECT_THAT(errors_of("name: x\nlimits: {batches: 1, bytes: 1KiB}\nstages:\n  - {id: s, plugin: test.counter-source}\n"
+                        "  - {id: p, plugin: test.passthrough, input: s}\n  - {id: k, plugin: test.null-sink, input: p}\n"),
+              ::testing::ElementsAre("p.yaml:2:19: error: 'limits.batches' is 1, below the pipeline's 2 channels: each needs "
+                                     "room for one batch"));
+  EXPECT_THAT(errors_of("name: x\nlimits: {batchs: 1}\nstages:\n  - {id: s, plugin: test.counter-source}\n"),
+              ::testing::ElementsAre("p.yaml:2:10: error: unknown key 'batchs' in 'limits' (did you mean 'batches'?)"));
+}
+
 TEST(YamlValue, BillionLaughsIsRefusedBeforeExpansion) {
   // The classic: each level refers to the previous one nine times.
   std::string y = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n";
