@@ -285,7 +285,8 @@ RecordValidator::RecordValidator(std::vector<FieldSpec> fields, bool reject_extr
       reject_extra_(reject_extra_fields),
       max_bytes_(max_message_bytes),
       slots_(fields_.size()),
-      seen_(fields_.size(), 0) {
+      seen_(fields_.size(), 0),
+      last_time_(fields_.size()) {
   message_.reserve(256);
   unknown_keys_.reserve(16);
 }
@@ -519,6 +520,12 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::Timestamp: {
       if (t != T::STRING) return wrong(Reason::WrongType);
       const std::string_view s = v.get_string().value_unsafe();
+      // A stream's records usually share their second: reuse the last text's value.
+      LastTime& last = last_time_[f];
+      if (last.valid && s == last.text) {
+        slot.i = last.micros;
+        break;
+      }
       if (!spec.format.parse(s, slot.i)) {
         start("'");
         message_ += clip(s);
@@ -527,6 +534,9 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
         message_ += "' or is not a valid time";
         return fail(Reason::BadTimestamp);
       }
+      last.text.assign(s);
+      last.micros = slot.i;
+      last.valid = true;
       break;
     }
   }
