@@ -56,9 +56,38 @@ inline void append_int(std::string& out, int64_t v) {
   out.append(buf, p);
 }
 
+// The shortest text of `v` when it is exactly (as a double) a decimal with at most 3 decimals and
+// 0 < |v| < 10000 (sensor readings: "21.3"): the same bytes as std::to_chars(v), which for such
+// values picks fixed notation and these digits, at a tenth of its cost. False for anything else.
+// Why it matches: no two decimals of <= 3 places round to the same double below 10000, so the
+// first scale at which t / 10^d == v gives the shortest round-trip digits, and below 10000 fixed
+// notation is never longer than scientific (ties go to fixed).
+inline bool append_short_decimal(std::string& out, double v) {
+  const double a = v < 0 ? -v : v;
+  if (!(a > 0 && a < 10000)) return false;  // also rejects NaN and +-0 (to_chars writes "-0")
+  static constexpr double kScale[] = {1, 10, 100, 1000};
+  for (int d = 0; d < 4; ++d) {
+    const double scaled = a * kScale[d];
+    const auto t = static_cast<int64_t>(scaled + 0.5);
+    if (static_cast<double>(t) / kScale[d] != a) continue;
+    char buf[16];
+    char* p = buf + sizeof buf;
+    int64_t rest = t;
+    for (int i = 0; i < d; ++i, rest /= 10) *--p = static_cast<char>('0' + rest % 10);
+    if (d) *--p = '.';
+    do *--p = static_cast<char>('0' + rest % 10), rest /= 10;
+    while (rest);
+    if (v < 0) *--p = '-';
+    out.append(p, static_cast<std::size_t>(buf + sizeof buf - p));
+    return true;
+  }
+  return false;
+}
+
 // Shortest form that parses back (std::from_chars) to the same double; with `precision` >= 0,
 // that many decimals, rounded, as printf's %.Nf ("20.32"), without a sign on a rounded zero.
 inline void append_double(std::string& out, double v, int precision = -1) {
+  if (precision < 0 && append_short_decimal(out, v)) return;
   char buf[400];  // fixed notation of the largest double with 17 decimals fits
   auto [p, ec] = precision < 0 ? std::to_chars(buf, buf + sizeof buf, v)
                                : std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, precision);

@@ -280,12 +280,21 @@ std::size_t first_invalid_utf8(std::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // RecordValidator
 
+namespace {
+// Equality of short keys, inlined: string_view's operator== calls an out-of-line compare() here
+// (callgrind: ~48 instructions per key, 4 keys per record).
+inline bool same(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+}
+}  // namespace
+
 RecordValidator::RecordValidator(std::vector<FieldSpec> fields, bool reject_extra_fields, std::size_t max_message_bytes)
     : fields_(std::move(fields)),
       reject_extra_(reject_extra_fields),
       max_bytes_(max_message_bytes),
       slots_(fields_.size()),
-      seen_(fields_.size(), 0) {
+      seen_(fields_.size(), 0),
+      last_time_(fields_.size()) {
   message_.reserve(256);
   unknown_keys_.reserve(16);
 }
@@ -336,11 +345,11 @@ bool RecordValidator::validate(std::string_view raw) {
   for (auto kv : object) {
     const std::string_view key = kv.key;
     std::size_t f = n;
-    if (hint < n && fields_[hint].name == key) {
+    if (hint < n && same(fields_[hint].name, key)) {
       f = hint;
     } else {
       for (std::size_t i = 0; i < n; ++i)
-        if (fields_[i].name == key) {
+        if (same(fields_[i].name, key)) {
           f = i;
           break;
         }
@@ -519,6 +528,12 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::Timestamp: {
       if (t != T::STRING) return wrong(Reason::WrongType);
       const std::string_view s = v.get_string().value_unsafe();
+      // A stream's records usually share their second: reuse the last text's value.
+      LastTime& last = last_time_[f];
+      if (last.valid && same(last.text, s)) {
+        slot.i = last.micros;
+        break;
+      }
       if (!spec.format.parse(s, slot.i)) {
         start("'");
         message_ += clip(s);
@@ -527,6 +542,9 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
         message_ += "' or is not a valid time";
         return fail(Reason::BadTimestamp);
       }
+      last.text.assign(s);
+      last.micros = slot.i;
+      last.valid = true;
       break;
     }
   }
