@@ -208,6 +208,11 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
       else
         std::fprintf(stderr, "flowctl: error: stage '%s' failed: %s\n", report.failed_stage.c_str(), report.error.c_str());
       g.exit_code = kExitRuntime;
+    } else if (report.aborted) {
+      // A second signal skipped the drain: what was in flight was not made durable (it will be
+      // delivered again after a restart), so the run did not complete.
+      runtime::write_log(LogLevel::Warn, "flow", "aborted by a second signal: the drain was skipped");
+      g.exit_code = kExitRuntime;
     }
   });
 

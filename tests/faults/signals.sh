@@ -81,8 +81,9 @@ kill -INT $pid
 gone() { ! kill -0 $pid 2>/dev/null; }
 if ! wait_for 60 gone; then kill -9 $pid; fail "drain: still running 60 s after the second SIGINT"; fi
 rc=0; wait $pid || rc=$?
-# Today an aborted drain exits 0 (reported to the lead: scripts cannot tell it from a full
-# drain); what must hold is no signal death and no hang.
-[ $rc -lt 128 ] || { cat "$work/drain.err"; fail "drain: exit $rc, a signal death"; }
+# An aborted drain did not complete the run: exit 1 (not 0, so scripts can tell), never a
+# signal death or a hang.
+[ $rc -eq 1 ] || { cat "$work/drain.err"; fail "drain: exit $rc after an abort, expected 1"; }
+grep -q "aborted by a second signal" "$work/drain.err" || { cat "$work/drain.err"; fail "drain: the abort's outcome not said"; }
 grep -q "second signal: aborting" "$work/drain.err" || { cat "$work/drain.err"; fail "drain: abort not logged"; }
 echo "ok: second SIGINT: exit $rc, $(grep -m1 'second signal' "$work/drain.err")"

@@ -70,7 +70,9 @@ TEST(Flowctl, SecondSigintAbortsASlowDrain) {
   p.signal(SIGINT);
   auto rc = p.wait(60s);
   ASSERT_TRUE(rc) << "flowctl did not abort after a second SIGINT";
+  EXPECT_EQ(*rc, 1) << "an aborted run did not complete: exit 1, not 0";
   EXPECT_THAT(p.err(), ::testing::HasSubstr("second signal: aborting"));
+  EXPECT_THAT(p.err(), ::testing::HasSubstr("aborted by a second signal: the drain was skipped"));
 }
 
 TEST(Flowctl, StopAfterStopsASourceOnlyOnceItsStagesFinished) {
