@@ -536,6 +536,24 @@ TEST_F(KafkaE2E, UnreachableBrokerExitsOneNamingIt) {
   EXPECT_EQ(*rc, 1) << run->err();
   EXPECT_NE(run->err().find("127.0.0.1:9"), std::string::npos) << run->err();
   EXPECT_NE(run->err().find("consume"), std::string::npos) << "no stage id:\n" << run->err();
+  // Said once, plainly (issue 15: it used to read "brokers 'brokers '127.0.0.1:9''").
+  EXPECT_NE(run->err().find("cannot reach Kafka brokers 127.0.0.1:9 within 10s ("), std::string::npos) << run->err();
+  EXPECT_EQ(run->err().find("brokers 'brokers"), std::string::npos) << run->err();
+}
+
+TEST_F(KafkaE2E, MissingTopicExitsOneNamingTheTopic) {
+  const auto bootstrap = start_broker(1);
+  const auto p = write_consumer_pipeline("missing", bootstrap, dir_ / "records.tsv");
+  std::ifstream in(p);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  text.replace(text.find("[" + topic_ + "]"), topic_.size() + 2, "[no-such-topic]");
+  std::ofstream(p) << text;
+  auto run = run_flowctl(p, "run");
+  const auto rc = run->wait(60s);
+  ASSERT_TRUE(rc) << "still running a minute after start";
+  EXPECT_EQ(*rc, 1) << run->err();
+  EXPECT_NE(run->err().find("topic 'no-such-topic' does not exist on brokers " + bootstrap), std::string::npos)
+      << run->err();
 }
 
 TEST_F(KafkaE2E, BrokerRefusesABusyPortWithExitOne) {

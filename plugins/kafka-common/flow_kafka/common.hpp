@@ -124,15 +124,16 @@ class EmbeddedBroker {
 
 // Checks, within `timeout`, that the brokers answer and that every topic exists. Returns a
 // message for the first problem, or nullopt. Asks for all topics so that the check itself never
-// auto-creates one.
-inline std::optional<std::string> check_metadata(rd_kafka_t* rk, const std::string& brokers,
+// auto-creates one. `where` names the brokers as the stage says it ("brokers localhost:9092",
+// "embedded broker 127.0.0.1:4021").
+inline std::optional<std::string> check_metadata(rd_kafka_t* rk, const std::string& where,
                                                  const std::vector<std::string>& topics,
                                                  std::chrono::milliseconds timeout) {
   const rd_kafka_metadata_t* md = nullptr;
   const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, static_cast<int>(timeout.count()));
   if (err) {
-    return "cannot reach Kafka brokers '" + brokers + "' within " + std::to_string(timeout.count() / 1000) +
-           "s: " + rd_kafka_err2str(err);
+    return "cannot reach Kafka " + where + " within " + std::to_string(timeout.count() / 1000) + "s (" +
+           rd_kafka_err2str(err) + ")";
   }
   std::optional<std::string> problem;
   for (const auto& t : topics) {
@@ -141,10 +142,10 @@ inline std::optional<std::string> check_metadata(rd_kafka_t* rk, const std::stri
       if (t != md->topics[i].topic) continue;
       found = md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[i].partition_cnt > 0;
       if (!found && !problem)
-        problem = "topic '" + t + "' on brokers '" + brokers + "': " + rd_kafka_err2str(md->topics[i].err);
+        problem = "topic '" + t + "' on " + where + ": " + rd_kafka_err2str(md->topics[i].err);
       break;
     }
-    if (!found && !problem) problem = "topic '" + t + "' does not exist on brokers '" + brokers + "'";
+    if (!found && !problem) problem = "topic '" + t + "' does not exist on " + where + " (create it, or check the name)";
   }
   rd_kafka_metadata_destroy(md);
   return problem;

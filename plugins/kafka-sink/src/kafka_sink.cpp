@@ -184,11 +184,11 @@ class KafkaSink : public flow::Processor {
   }
 
   void throw_if_failed() const {
-    if (!error_.empty()) throw std::runtime_error(error_ + " (brokers " + brokers_text() + ")");
+    if (!error_.empty()) throw std::runtime_error(error_ + " (" + brokers_text() + ")");
   }
 
   std::string brokers_text() const {
-    return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : bootstrap_;
+    return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : "brokers " + bootstrap_;
   }
 
   static std::string missing_column(const char* option, const std::string& name, const flow::Batch& b) {

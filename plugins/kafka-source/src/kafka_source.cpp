@@ -873,7 +873,7 @@ class KafkaSource {
   }
 
   std::string brokers_text() const {
-    return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : "brokers '" + bootstrap_ + "'";
+    return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : "brokers " + bootstrap_;
   }
   std::string topics_text() const {
     std::string s;
