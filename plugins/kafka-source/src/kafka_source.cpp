@@ -529,6 +529,18 @@ class KafkaSource {
       const int64_t missing = m->offset - *ps.expected;
       gaps_->add();
       lost_->add(static_cast<uint64_t>(missing));
+      if (exactly_once_) {
+        // Records gone from the broker before they were read: exactly-once cannot hold; stop
+        // rather than go on as if nothing happened (issue 15). Nothing past the gap is emitted.
+        log().error(fmt::format("{}[{}]: {} record(s) lost before this stage read them: offsets {} to {} are no longer "
+                                "on the broker (retention; the embedded broker keeps at most 5 MiB per partition)",
+                                topic, m->partition, missing, *ps.expected, m->offset - 1));
+        throw std::runtime_error(fmt::format(
+            "{} record(s) of {}[{}] were dropped by the broker before they were consumed, so delivery: exactly-once "
+            "cannot hold; use more partitions or a longer retention, and to go on accepting the loss run once with "
+            "delivery: at-least-once",
+            missing, topic, m->partition));
+      }
       log().warn(fmt::format("offset gap on {}[{}]: expected offset {}, got {} ({} record(s) skipped: retention, "
                                    "compaction or an offset reset)",
                                    topic, m->partition, *ps.expected, m->offset, missing));
