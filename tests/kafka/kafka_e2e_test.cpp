@@ -811,3 +811,84 @@ TEST_F(KafkaE2E, BadMessagesGoToDeadLettersWithAReasonAndTheRunGoesOn) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 15: the broker goes away for 30 s and comes back on the same port (a new, empty mock
+// cluster: it keeps no data across restarts). The consumer and producer pipelines carry on by
+// themselves, what was produced after the return is consumed, and each says the outage once
+// when it starts and once when it ends.
+TEST_F(KafkaE2E, BrokerAwayThirtySecondsIsLoggedOnceEachWayAndBothSidesResume) {
+  if (!built({"sensor-simulator"})) GTEST_SKIP() << "needs sensor-simulator";
+  const auto bootstrap = start_broker(1);
+  const auto port = bootstrap.substr(bootstrap.rfind(':') + 1);
+  const auto out = dir_ / "records.tsv";
+  auto consumer = run_flowctl(write_consumer_pipeline("consume", bootstrap, out), "consumer");
+  // A producer pipeline, 50 records a second, for the whole test.
+  const auto pp = dir_ / "produce.yaml";
+  std::ofstream(pp) << "name: produce\nstages:\n"
+                    << "  - id: sim\n    plugin: sensor-simulator\n    config: {sensors: 3, rate: 50}\n"
+                    << "  - id: publish\n    plugin: kafka-sink\n    input: sim\n    config:\n"
+                    << "      brokers: '" << bootstrap << "'\n      topic: " << topic_ << "\n";
+  auto producer = run_flowctl(pp, "producer");
+  auto simulated = [&] {
+    std::size_t n = 0;
+    for (const auto& l : lines(out)) n += l.find("sensor_id") != std::string::npos;
+    return n;
+  };
+  kcat_produce(bootstrap, make_messages(20));
+  ASSERT_TRUE(eventually([&] { return lines(out).size() >= 20 && simulated() > 0; }, 90s)) << consumer->err();
+
+  broker_->signal(SIGKILL);
+  ASSERT_TRUE(broker_->wait(20s));
+  const std::string lost = "cannot reach Kafka brokers " + bootstrap;
+  ASSERT_TRUE(eventually([&] { return consumer->err().find(lost) != std::string::npos; }, 60s)) << consumer->err();
+  std::this_thread::sleep_for(30s);  // the outage itself (not a synchronisation)
+  broker_ = std::make_unique<Proc>(
+      std::vector<std::string>{FLOW_FLOWCTL, "broker", "--port", port, "--partitions", "1", "--topic", topic_},
+      dir_ / "broker2.out", dir_ / "broker2.err");
+  ASSERT_TRUE(eventually([&] { return broker_->out().find("bootstrap: ") != std::string::npos; }, 30s))
+      << broker_->err();
+  const std::string back = "Kafka brokers " + bootstrap + " answer again after";
+  ASSERT_TRUE(eventually([&] { return consumer->err().find(back) != std::string::npos; }, 90s)) << consumer->err();
+  ASSERT_TRUE(eventually([&] { return producer->err().find(back) != std::string::npos; }, 90s)) << producer->err();
+  // The producer goes on by itself: its records reach the consumer through the new broker.
+  const auto before = simulated();
+  ASSERT_TRUE(eventually([&] { return simulated() >= before + 100; }, 90s)) << producer->err() << consumer->err();
+
+  // The new broker's log starts at offset 0 again; the consumer reads what is produced now.
+  kcat_produce(bootstrap, make_messages(20, 1000));
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto c = value_counts(lines(out));
+        for (const auto& m : make_messages(20, 1000))
+          if (!c.count(m.substr(m.find('\t') + 1))) return false;
+        return true;
+      },
+      90s))
+      << consumer->err();
+  consumer->signal(SIGTERM);
+  ASSERT_TRUE(consumer->wait(60s));
+  const auto err = consumer->err();
+  auto count = [&](const std::string& s) {
+    std::size_t n = 0;
+    for (auto at = err.find(s); at != std::string::npos; at = err.find(s, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(lost), 1u) << err;
+  EXPECT_EQ(count(back), 1u) << err;
+  EXPECT_EQ(count("|FAIL|"), 0u) << "librdkafka's per-retry lines leaked:\n" << err;
+  producer->signal(SIGTERM);
+  EXPECT_EQ(producer->wait(60s), 0) << producer->err();
+  const auto perr = producer->err();
+  auto pcount = [&](const std::string& s) {
+    std::size_t n = 0;
+    for (auto at = perr.find(s); at != std::string::npos; at = perr.find(s, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(pcount(lost), 1u) << perr;
+  EXPECT_EQ(pcount(back), 1u) << perr;
+  EXPECT_EQ(pcount("|FAIL|"), 0u) << perr;
+}
+
+}  // namespace

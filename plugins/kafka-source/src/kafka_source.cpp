@@ -183,12 +183,18 @@ class KafkaSource {
     conf.set_all(o_.librdkafka);
     rd_kafka_conf_set_opaque(conf.get(), this);
     if (o_.partitions.empty()) rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
+    outage_ = std::make_unique<flow::kafka::Outage>(brokers_text(), [this](bool warn, const std::string& m) {
+      if (warn) log().warn(m);
+      else log().info(m);
+    });
+    outage_->install(conf);
     rk_ = conf.create(RD_KAFKA_CONSUMER);
+    outage_->attach(rk_);
     rd_kafka_poll_set_consumer(rk_);
     queue_ = rd_kafka_queue_get_consumer(rk_);
     if (o_.max_poll_interval.count() > 0)
       pause_after_ = std::min<Clock::duration>(pause_after_, o_.max_poll_interval / 4);
-    if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), o_.topics, 10s))
+    if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), o_.topics, 10s, outage_.get()))
       throw std::runtime_error(*problem);
 
     gaps_ = &ctx.counter("offset_gaps");
@@ -924,6 +930,7 @@ class KafkaSource {
     if (queue_) rd_kafka_queue_destroy(queue_);
     queue_ = nullptr;
     rd_kafka_consumer_close(rk_);
+    if (outage_) outage_->stop();
     rd_kafka_destroy(rk_);
     rk_ = nullptr;
   }
@@ -932,6 +939,7 @@ class KafkaSource {
   flow::Context* ctx_ = nullptr;
   std::shared_ptr<flow::kafka::EmbeddedBroker> broker_;
   std::string bootstrap_;
+  std::unique_ptr<flow::kafka::Outage> outage_;  // before rk_: stopped before it is destroyed
   rd_kafka_t* rk_ = nullptr;
   std::shared_ptr<OffsetTracker> tracker_ = std::make_shared<OffsetTracker>();
   std::map<Key, PartState> parts_;
