@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,11 +16,34 @@
 
 namespace flow::parts {
 
+// The one format version of manifest entries, archived-offsets.json and merge journals.
+inline constexpr int64_t kFormatVersion = 1;
+
+// Refuses a file of another format (a newer Flow's, or no Flow file at all) before reading it.
+inline void check_version(simdjson::dom::element doc) {
+  int64_t v = 0;
+  if (doc["version"].get(v) != simdjson::SUCCESS)
+    throw std::runtime_error("it has no numeric \"version\" field, so it is not a Flow checkpoint file");
+  if (v != kFormatVersion)
+    throw std::runtime_error("it is format version " + std::to_string(v) + ", but this flowctl reads version " +
+                             std::to_string(kFormatVersion) + " (written by another Flow version: run that version)");
+}
+
+// What to do about a damaged checkpoint file, by its kind.
+inline std::string checkpoint_advice(const std::filesystem::path& p) {
+  if (p.filename() == kArchivedOffsets)
+    return "restore it from a backup; removing it loses nothing but makes replaying sources deliver again what "
+           "merge-archive has already archived (duplicates in the archives)";
+  return "restore it from a backup, or remove it together with its part file '" + p.stem().string() +
+         ".csv' so that the part's records are delivered again; nothing was changed";
+}
+
 // The ranges a manifest entry (or archived-offsets.json, whose entries have no "begin") lists.
 inline std::vector<PositionRange> read_ranges(const std::filesystem::path& p) {
   try {
     simdjson::dom::parser parser;
     simdjson::dom::element doc = parser.load(p.string());
+    check_version(doc);
     std::vector<PositionRange> out;
     for (auto r : doc["ranges"].get_array()) {
       PositionRange x;
@@ -28,12 +52,37 @@ inline std::vector<PositionRange> read_ranges(const std::filesystem::path& p) {
       x.end = r["end"];
       int64_t begin = 0;
       x.begin = r["begin"].get(begin) == simdjson::SUCCESS ? begin : x.end;
+      if (x.end < 0 || x.begin < 0 || x.begin > x.end)
+        throw std::runtime_error("bad range [" + std::to_string(x.begin) + ", " + std::to_string(x.end) + ")");
       out.push_back(std::move(x));
     }
     return out;
   } catch (const std::exception& e) {
-    throw std::runtime_error("cannot read checkpoint file '" + p.string() + "': " + e.what());
+    throw std::runtime_error("cannot read checkpoint file '" + p.string() + "': " + e.what() + "; " +
+                             checkpoint_advice(p));
   }
+}
+
+// The size of its part a manifest entry records (nullopt when it records none): merge-archive
+// checks the part against it.
+inline std::optional<uint64_t> read_part_bytes(const std::filesystem::path& p) {
+  try {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc = parser.load(p.string());
+    check_version(doc);
+    uint64_t bytes = 0;
+    if (doc["bytes"].get(bytes) != simdjson::SUCCESS) return std::nullopt;
+    return bytes;
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot read checkpoint file '" + p.string() + "': " + e.what() + "; " +
+                             checkpoint_advice(p));
+  }
+}
+
+// Whether a file in <checkpoint>/commits is a manifest entry (others are not Flow's: left alone).
+inline bool is_manifest_name(const std::string& name) {
+  return !name.starts_with(".") && name.ends_with(".json") &&
+         parse_part_name(name.substr(0, name.size() - 5) + ".csv").has_value();
 }
 
 // Per (source, partition), the end of everything committed: the highest end over the manifest
@@ -52,7 +101,7 @@ inline DeliveryRegistry::Ends committed_ends(const std::filesystem::path& checkp
   if (std::filesystem::is_directory(commits))
     for (const auto& e : std::filesystem::directory_iterator(commits)) {
       const std::string name = e.path().filename().string();
-      if (e.is_regular_file() && !name.starts_with(".") && name.ends_with(".json")) add(e.path());
+      if (e.is_regular_file() && is_manifest_name(name)) add(e.path());
     }
   if (std::filesystem::exists(checkpoint / kArchivedOffsets)) add(checkpoint / kArchivedOffsets);
   return ends;
@@ -122,6 +171,7 @@ inline Job read_journal(const std::filesystem::path& p) {
   try {
     simdjson::dom::parser parser;
     simdjson::dom::element doc = parser.load(p.string());
+    check_version(doc);
     Job job;
     job.state = std::string(std::string_view(doc["state"]));
     job.target = std::string(std::string_view(doc["target"]));
@@ -138,7 +188,8 @@ inline Job read_journal(const std::filesystem::path& p) {
     return job;
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot read merge journal '" + p.string() + "': " + e.what() +
-                             " (inspect or remove it; nothing was changed)");
+                             "; if the archive it names is in backup_dir, its parts are in that archive: remove them and their manifest "
+                             "entries, then this file; otherwise just remove this file. Nothing was changed");
   }
 }
 

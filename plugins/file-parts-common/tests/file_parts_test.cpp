@@ -92,3 +92,58 @@ TEST(FileParts, JournalRoundTripsAndABadOneIsNamed) {
     EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
   }
 }
+
+// Corrupt or foreign state (issue 15).
+namespace {
+std::string error_of(const fs::path& checkpoint) {
+  try {
+    committed_ends(checkpoint);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(FileParts, StrayFilesInCommitsAreNotReadAsEntries) {
+  Tmp t;
+  Manifest m;
+  m.part = part_name("part", "r", 0, 0, 0);
+  m.ranges = {{"t", 0, 0, 10}};
+  fs::create_directories(commits_dir(t.p));
+  write_manifest(commits_dir(t.p), m, false);
+  std::ofstream(commits_dir(t.p) / "notes.json") << "not json at all";
+  std::ofstream(commits_dir(t.p) / "README") << "hello";
+  const auto ends = committed_ends(t.p);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends.at({"t", 0}), 10);
+}
+
+TEST(FileParts, DamagedManifestEntryIsNamedWithWhatToDo) {
+  Tmp t;
+  fs::create_directories(commits_dir(t.p));
+  const auto entry = commits_dir(t.p) / manifest_name(part_name("part", "r", 0, 0, 0));
+  for (const std::string& text :
+       {std::string(R"({"version":1,"part":"x","ranges":[{"source":"t","parti)"), std::string("\x00\xff\x13", 3),
+        std::string(""), std::string(R"({"part":"x","ranges":[]})"),
+        std::string(R"({"version":1,"ranges":[{"source":"t","partition":0,"begin":9,"end":3}]})")}) {
+    std::ofstream(entry, std::ios::binary | std::ios::trunc) << text;
+    const auto what = error_of(t.p);
+    EXPECT_NE(what.find(entry.string()), std::string::npos) << "for '" << text << "': " << what;
+    EXPECT_NE(what.find("restore it from a backup, or remove it together with its part file"), std::string::npos)
+        << what;
+  }
+}
+
+TEST(FileParts, ArchivedOffsetsOfANewerVersionOrTruncatedIsNamed) {
+  Tmp t;
+  for (const std::string& text : {std::string(R"({"version":2,"ranges":[]})"), std::string(R"({"version":1,"ran)")}) {
+    std::ofstream(t.p / kArchivedOffsets, std::ios::trunc) << text;
+    const auto what = error_of(t.p);
+    EXPECT_NE(what.find((t.p / kArchivedOffsets).string()), std::string::npos) << what;
+    EXPECT_NE(what.find("duplicates in the archives"), std::string::npos) << what;
+    if (text.find("\"version\":2") != std::string::npos) {
+      EXPECT_NE(what.find("format version 2, but this flowctl reads version 1"), std::string::npos) << what;
+    }
+  }
+}

@@ -7,13 +7,19 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -166,17 +172,137 @@ class EmbeddedBroker {
   std::set<std::string> topics_;
 };
 
+// Says once when the brokers stop answering and once when they answer again, instead of
+// librdkafka's line per failed reconnect (issue 15). install() sets the client's error and log
+// callbacks (before rd_kafka_new); attach() ties it to the client; stop() before rd_kafka_destroy.
+// While an outage lasts, a thread asks the brokers for metadata every second to see it end.
+class Outage {
+ public:
+  using Log = std::function<void(bool warn, const std::string&)>;  // warn, or info
+  Outage(std::string where, Log log) : where_(std::move(where)), log_(std::move(log)) {}
+  ~Outage() { stop(); }
+  Outage(const Outage&) = delete;
+  Outage& operator=(const Outage&) = delete;
+
+  void install(Conf& conf) {
+    rd_kafka_conf_set_error_cb(conf.get(), &Outage::on_error);
+    rd_kafka_conf_set_log_cb(conf.get(), &Outage::on_log);
+  }
+  void attach(rd_kafka_t* rk) {
+    rk_ = rk;
+    std::lock_guard lock(registry_mu());
+    registry()[rk] = this;
+  }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (watcher_.joinable()) watcher_.join();
+    if (rk_) {
+      std::lock_guard lock(registry_mu());
+      registry().erase(rk_);
+      rk_ = nullptr;
+    }
+  }
+  bool down() const { return down_.load(); }
+  // The last connection failure librdkafka reported ("Connect to ipv4#127.0.0.1:9 failed:
+  // Connection refused"), for error messages.
+  std::string last_failure() const {
+    std::lock_guard lock(mu_);
+    return last_failure_;
+  }
+
+ private:
+  static std::mutex& registry_mu() {
+    static std::mutex m;
+    return m;
+  }
+  static std::map<const rd_kafka_t*, Outage*>& registry() {
+    static std::map<const rd_kafka_t*, Outage*> r;
+    return r;
+  }
+  static Outage* find(const rd_kafka_t* rk) {
+    std::lock_guard lock(registry_mu());
+    auto it = registry().find(rk);
+    return it == registry().end() ? nullptr : it->second;
+  }
+
+  static void on_error(rd_kafka_t* rk, int err, const char* reason, void*) {
+    Outage* o = find(rk);
+    if (!o) return;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) o->begin(reason);
+    else if (err != RD_KAFKA_RESP_ERR__TRANSPORT)  // per broker, per attempt: the outage says it
+      o->log_(true, std::string("Kafka: ") + reason);
+  }
+  static void on_log(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+    Outage* o = find(rk);
+    if (o && std::string_view(fac) == "FAIL") {  // a failed connection: the outage line says it
+      std::lock_guard lock(o->mu_);
+      o->last_failure_ = buf;
+      if (const char* at = std::strstr(buf, ": Connect to ")) o->last_failure_ = at + 2;
+      if (const auto cut = o->last_failure_.find(" (after "); cut != std::string::npos) o->last_failure_.resize(cut);
+      return;
+    }
+    std::fprintf(stderr, "%%%d|%s|%s| %s\n", level, fac, rk ? rd_kafka_name(rk) : "", buf);
+  }
+
+  void begin(const char* reason) {
+    if (down_.exchange(true)) return;
+    since_ = std::chrono::steady_clock::now();
+    std::string why = last_failure();
+    log_(true, "cannot reach Kafka " + where_ + " (" + (why.empty() ? std::string(reason) : why) +
+                   "); retrying until they answer (said once; the end is logged too)");
+    std::lock_guard lock(mu_);
+    if (watcher_.joinable()) return;
+    watcher_ = std::thread([this] { watch(); });
+  }
+
+  void watch() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      cv_.wait_for(lock, std::chrono::seconds(1));
+      if (stopping_ || !down_.load()) continue;
+      lock.unlock();
+      const rd_kafka_metadata_t* md = nullptr;
+      const bool up = rd_kafka_metadata(rk_, 0, nullptr, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+      if (md) rd_kafka_metadata_destroy(md);
+      if (up && down_.exchange(false)) {
+        const auto s = std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count();
+        char secs[32];
+        std::snprintf(secs, sizeof secs, "%.1f", s);
+        log_(false, "Kafka " + where_ + " answer again after " + secs + "s without contact");
+      }
+      lock.lock();
+    }
+  }
+
+  std::string where_;
+  Log log_;
+  rd_kafka_t* rk_ = nullptr;
+  std::atomic<bool> down_{false};
+  std::chrono::steady_clock::time_point since_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::string last_failure_;
+  std::thread watcher_;
+};
+
 // Checks, within `timeout`, that the brokers answer and that every topic exists. Returns a
 // message for the first problem, or nullopt. Asks for all topics so that the check itself never
-// auto-creates one.
-inline std::optional<std::string> check_metadata(rd_kafka_t* rk, const std::string& brokers,
+// auto-creates one. `where` names the brokers as the stage says it ("brokers localhost:9092",
+// "embedded broker 127.0.0.1:4021").
+inline std::optional<std::string> check_metadata(rd_kafka_t* rk, const std::string& where,
                                                  const std::vector<std::string>& topics,
-                                                 std::chrono::milliseconds timeout) {
+                                                 std::chrono::milliseconds timeout, const Outage* outage = nullptr) {
   const rd_kafka_metadata_t* md = nullptr;
   const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, static_cast<int>(timeout.count()));
   if (err) {
-    return "cannot reach Kafka brokers '" + brokers + "' within " + std::to_string(timeout.count() / 1000) +
-           "s: " + rd_kafka_err2str(err);
+    const std::string why = outage ? outage->last_failure() : std::string();
+    return "cannot reach Kafka " + where + " within " + std::to_string(timeout.count() / 1000) + "s (" +
+           (why.empty() ? std::string(rd_kafka_err2str(err)) : why) + ")";
   }
   std::optional<std::string> problem;
   for (const auto& t : topics) {
@@ -185,10 +311,10 @@ inline std::optional<std::string> check_metadata(rd_kafka_t* rk, const std::stri
       if (t != md->topics[i].topic) continue;
       found = md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[i].partition_cnt > 0;
       if (!found && !problem)
-        problem = "topic '" + t + "' on brokers '" + brokers + "': " + rd_kafka_err2str(md->topics[i].err);
+        problem = "topic '" + t + "' on " + where + ": " + rd_kafka_err2str(md->topics[i].err);
       break;
     }
-    if (!found && !problem) problem = "topic '" + t + "' does not exist on brokers '" + brokers + "'";
+    if (!found && !problem) problem = "topic '" + t + "' does not exist on " + where + " (create it, or check the name)";
   }
   rd_kafka_metadata_destroy(md);
   return problem;

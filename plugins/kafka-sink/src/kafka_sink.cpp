@@ -97,9 +97,15 @@ class KafkaSink : public flow::Processor {
     rd_kafka_conf_set_opaque(conf.get(), this);
     conf.log_to(flow::kafka::log_sink(ctx.log()));  // librdkafka's lines through the stage's logger
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::on_delivery);
+    outage_ = std::make_unique<flow::kafka::Outage>(brokers_text(), [this](bool warn, const std::string& m) {
+      if (warn) ctx_->log().warn(m);
+      else ctx_->log().info(m);
+    });
+    outage_->install(conf);
     rk_ = conf.create(RD_KAFKA_PRODUCER);
+    outage_->attach(rk_);
     // Before any topic handle exists: a handle's metadata request may auto-create the topic.
-    if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), {o_.topic}, 10s))
+    if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), {o_.topic}, 10s, outage_.get()))
       throw std::runtime_error(*problem);
     rkt_ = rd_kafka_topic_new(rk_, o_.topic.c_str(), nullptr);
     if (!rkt_) throw std::runtime_error(fmt::format("cannot create topic handle '{}'", o_.topic));
@@ -185,11 +191,11 @@ class KafkaSink : public flow::Processor {
   }
 
   void throw_if_failed() const {
-    if (!error_.empty()) throw std::runtime_error(error_ + " (brokers " + brokers_text() + ")");
+    if (!error_.empty()) throw std::runtime_error(error_ + " (" + brokers_text() + ")");
   }
 
   std::string brokers_text() const {
-    return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : bootstrap_;
+    return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : "brokers " + bootstrap_;
   }
 
   static std::string missing_column(const char* option, const std::string& name, const flow::Batch& b) {
@@ -205,6 +211,7 @@ class KafkaSink : public flow::Processor {
     rd_kafka_poll(rk_, 0);
     if (rkt_) rd_kafka_topic_destroy(rkt_);
     rkt_ = nullptr;
+    if (outage_) outage_->stop();
     rd_kafka_destroy(rk_);
     rk_ = nullptr;
   }
@@ -213,6 +220,7 @@ class KafkaSink : public flow::Processor {
   flow::Context* ctx_ = nullptr;
   std::shared_ptr<flow::kafka::EmbeddedBroker> broker_;
   std::string bootstrap_;
+  std::unique_ptr<flow::kafka::Outage> outage_;  // stopped before rk_ is destroyed
   rd_kafka_t* rk_ = nullptr;
   rd_kafka_topic_t* rkt_ = nullptr;
   flow::Counter* delivered_ = nullptr;

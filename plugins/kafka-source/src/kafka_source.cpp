@@ -184,12 +184,18 @@ class KafkaSource {
     rd_kafka_conf_set_opaque(conf.get(), this);
     conf.log_to(flow::kafka::log_sink(ctx.log()));  // librdkafka's lines through the stage's logger
     if (o_.partitions.empty()) rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
+    outage_ = std::make_unique<flow::kafka::Outage>(brokers_text(), [this](bool warn, const std::string& m) {
+      if (warn) log().warn(m);
+      else log().info(m);
+    });
+    outage_->install(conf);
     rk_ = conf.create(RD_KAFKA_CONSUMER);
+    outage_->attach(rk_);
     rd_kafka_poll_set_consumer(rk_);
     queue_ = rd_kafka_queue_get_consumer(rk_);
     if (o_.max_poll_interval.count() > 0)
       pause_after_ = std::min<Clock::duration>(pause_after_, o_.max_poll_interval / 4);
-    if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), o_.topics, 10s))
+    if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), o_.topics, 10s, outage_.get()))
       throw std::runtime_error(*problem);
 
     gaps_ = &ctx.counter("offset_gaps");
@@ -530,6 +536,18 @@ class KafkaSource {
       const int64_t missing = m->offset - *ps.expected;
       gaps_->add();
       lost_->add(static_cast<uint64_t>(missing));
+      if (exactly_once_) {
+        // Records gone from the broker before they were read: exactly-once cannot hold; stop
+        // rather than go on as if nothing happened (issue 15). Nothing past the gap is emitted.
+        log().error(fmt::format("{}[{}]: {} record(s) lost before this stage read them: offsets {} to {} are no longer "
+                                "on the broker (retention; the embedded broker keeps at most 5 MiB per partition)",
+                                topic, m->partition, missing, *ps.expected, m->offset - 1));
+        throw std::runtime_error(fmt::format(
+            "{} record(s) of {}[{}] were dropped by the broker before they were consumed, so delivery: exactly-once "
+            "cannot hold; use more partitions or a longer retention, and to go on accepting the loss run once with "
+            "delivery: at-least-once",
+            missing, topic, m->partition));
+      }
       log().warn(fmt::format("offset gap on {}[{}]: expected offset {}, got {} ({} record(s) skipped: retention, "
                                    "compaction or an offset reset)",
                                    topic, m->partition, *ps.expected, m->offset, missing));
@@ -874,7 +892,7 @@ class KafkaSource {
   }
 
   std::string brokers_text() const {
-    return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : "brokers '" + bootstrap_ + "'";
+    return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : "brokers " + bootstrap_;
   }
   std::string topics_text() const {
     std::string s;
@@ -913,6 +931,7 @@ class KafkaSource {
     if (queue_) rd_kafka_queue_destroy(queue_);
     queue_ = nullptr;
     rd_kafka_consumer_close(rk_);
+    if (outage_) outage_->stop();
     rd_kafka_destroy(rk_);
     rk_ = nullptr;
   }
@@ -921,6 +940,7 @@ class KafkaSource {
   flow::Context* ctx_ = nullptr;
   std::shared_ptr<flow::kafka::EmbeddedBroker> broker_;
   std::string bootstrap_;
+  std::unique_ptr<flow::kafka::Outage> outage_;  // before rk_: stopped before it is destroyed
   rd_kafka_t* rk_ = nullptr;
   std::shared_ptr<OffsetTracker> tracker_ = std::make_shared<OffsetTracker>();
   std::map<Key, PartState> parts_;

@@ -456,14 +456,14 @@ class MergeArchive : public flow::Processor {
                      std::to_string(deleted) + " remaining merged part(s)");
   }
 
-  std::string choose_target() const {
+  std::string choose_target(const std::string& suffix = "") const {
     const std::time_t t = std::chrono::system_clock::to_time_t(ctx_->now());
     std::tm tm{};
     gmtime_r(&t, &tm);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y%m%d_%H%M%S", &tm);
     const std::string ext = parquet_only() ? ".parquet" : o_.gzip ? ".csv.gz" : ".csv";
-    const std::string base = o_.prefix + "_" + stamp;
+    const std::string base = o_.prefix + "_" + stamp + suffix;
     for (int i = 0;; ++i) {
       const std::string name = base + (i ? "_" + std::to_string(i) : std::string()) + ext;
       if (!fs::exists(dirs_.backup / name) && !fs::exists(dirs_.backup / ("." + name + ".tmp")) &&
@@ -544,16 +544,76 @@ class MergeArchive : public flow::Processor {
     return out;
   }
 
+  // A part's header line, after checking the part against its manifest entry (when there is
+  // one): a size that differs means it was torn or changed after it was committed.
+  std::string checked_header(const std::string& name) {
+    const fs::path p = dirs_.parts / name;
+    const fs::path m = commits_dir_ / manifest_name(name);
+    std::error_code ec;
+    const auto size = fs::file_size(p, ec);
+    if (ec) {
+      if (ec == std::errc::no_such_file_or_directory)
+        throw std::runtime_error("part '" + p.string() + "' is missing (announced or journaled, but not on disk); "
+                                 "nothing was deleted");
+      throw std::runtime_error("cannot read part '" + p.string() + "': " + ec.message());
+    }
+    if (fs::exists(m)) {
+      const auto bytes = flow::parts::read_part_bytes(m);
+      if (bytes && *bytes != size)
+        throw std::runtime_error("part '" + p.string() + "' is " + std::to_string(size) + " bytes, but its manifest "
+                                 "entry '" + m.string() + "' says " + std::to_string(*bytes) +
+                                 " (torn or changed after it was committed): restore the part, or remove it and its "
+                                 "manifest entry so that its records are delivered again; nothing was merged or deleted");
+    }
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) flow::io::throw_errno("cannot open part", p);
+    std::string header, buf(64u << 10, '\0');
+    bool in_quotes = false;
+    for (;;) {
+      const ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      std::size_t i = 0;
+      for (; i < static_cast<std::size_t>(n); ++i) {
+        if (buf[i] == '"') in_quotes = !in_quotes;
+        else if (buf[i] == '\n' && !in_quotes) break;
+      }
+      header.append(buf.data(), i);
+      if (i < static_cast<std::size_t>(n)) break;
+    }
+    ::close(fd);
+    if (!header.empty() && header.back() == '\r') header.pop_back();
+    return header;
+  }
+
+  // Parts of different headers (a column added or dropped between runs, issue 14) go to separate
+  // archives, one per header, oldest group first; their names carry a short hash of the header.
   void merge() {
     last_merge_ = ctx_->now();
     if (pending_.empty()) {
       positions_.ack();
       return;
     }
+    std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+    for (const auto& name : pending_) {
+      const std::string header = checked_header(name);
+      auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == header; });
+      if (it == groups.end()) groups.push_back({header, {name}});
+      else it->second.push_back(name);
+    }
+    if (groups.size() > 1)
+      ctx_->log().warn(std::to_string(groups.size()) + " different headers among the parts of '" +
+                       dirs_.parts.string() + "': one archive per header (names end in _h<hash of the header>)");
+    for (const auto& [header, parts] : groups)
+      merge_job(parts, groups.size() > 1 ? "_h" + fnv_hex(header).substr(0, 8) : std::string());
+    positions_.ack();
+  }
+
+  void merge_job(const std::vector<std::string>& parts, const std::string& suffix) {
     Job job;
     job.state = "planned";
-    job.parts.assign(pending_.begin(), pending_.end());
-    job.target = choose_target();
+    job.parts = parts;
+    job.target = choose_target(suffix);
     write_journal(job);
     crash_point("planned");
 
@@ -577,7 +637,7 @@ class MergeArchive : public flow::Processor {
       // Someone took the name meanwhile: pick another and say so in the journal first.
       std::error_code ec;
       fs::remove(tmp, ec);
-      job.target = choose_target();
+      job.target = choose_target(suffix);
       write_journal(job);
     }
     flow::io::fsync_dir(dirs_.backup);
@@ -598,7 +658,6 @@ class MergeArchive : public flow::Processor {
     rows_archived_->add(written.rows);
     parts_merged_->add(job.parts.size());
     for (const auto& p : job.parts) pending_.erase(p);
-    positions_.ack();
   }
 
   // Records the archived offsets, then deletes the job's parts and their manifest entries (only

@@ -145,21 +145,108 @@ TEST_F(MergeArchiveTest, NothingAnnouncedWritesNothing) {
   EXPECT_EQ(h.counter("archives"), 0u);
 }
 
-TEST_F(MergeArchiveTest, HeaderMismatchNamesTheFileAndDeletesNothing) {
+// Issue 14: a column added between runs leaves parts of two shapes; each shape gets its own
+// archive with its own single header, and nothing is stuck.
+TEST_F(MergeArchiveTest, PartsOfTwoHeadersGetOneArchiveEach) {
+  const std::string wide = "sensor,seq,temperature,heat_index";
   const auto p0 = make_part(0, 0, 2);
-  const auto p1 = make_part(1, 2, 2, 0, "sensor,seq,humidity");
+  const auto p1 = make_part(1, 2, 3, 0, wide);
+  const auto p2 = make_part(2, 5, 1);
   StageHarness h(desc(), config());
   h.open();
-  h.push(events({p0, p1}));
+  h.push(events({p0, p1, p2}));
+  h.finish();
+  const auto names = archives();
+  ASSERT_EQ(names.size(), 2u) << ::testing::PrintToString(names);
+  std::string narrow_text, wide_text;
+  for (const auto& n : names) {
+    EXPECT_NE(n.find("sensor_data_20250615_090000_h"), std::string::npos) << n;
+    const auto text = read_file(backup_ / n);
+    (text.starts_with(wide + "\n") ? wide_text : narrow_text) = text;
+  }
+  EXPECT_NE(names[0], names[1]);
+  EXPECT_EQ(narrow_text, kHeader + "\n" + expected_rows(0, 2) + expected_rows(5, 1));
+  EXPECT_EQ(wide_text, wide + "\n" + expected_rows(2, 3));
+  EXPECT_TRUE(visible_files(parts_).empty());
+  EXPECT_TRUE(all_files(commits_).empty());
+  EXPECT_EQ(h.counter("archives"), 2u);
+  EXPECT_EQ(h.counter("rows_archived"), 6u);
+  EXPECT_EQ(read_file(parts_ / "_checkpoint" / "archived-offsets.json"),
+            "{\"version\":1,\"ranges\":[{\"source\":\"sensors\",\"partition\":0,\"end\":6}]}\n");
+  bool said = false;
+  for (const auto& l : h.logs()) said = said || l.find("2 different headers") != std::string::npos;
+  EXPECT_TRUE(said);
+}
+
+// Corrupt state (issue 15): a committed part whose size differs from its manifest entry's (a
+// torn last line) stops the merge naming both files, and nothing is merged or deleted.
+TEST_F(MergeArchiveTest, TornPartStopsNamingItAndItsEntry) {
+  const auto p0 = make_part(0, 0, 3);
+  const auto body = read_file(parts_ / p0);
+  const auto entry = commits_ / (p0.substr(0, p0.size() - 4) + ".json");
+  write_file(entry, "{\"version\":1,\"part\":\"" + p0 + "\",\"rows\":3,\"bytes\":" + std::to_string(body.size()) +
+                        ",\"ranges\":[{\"source\":\"sensors\",\"partition\":0,\"begin\":0,\"end\":3}]}\n");
+  write_file(parts_ / p0, body.substr(0, body.size() - 4));  // the last line torn
+  StageHarness h(desc(), config());
+  h.open();
+  h.push(events({p0}));
   try {
     h.finish();
-    FAIL() << "merged parts with different headers";
+    FAIL() << "merged a torn part";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find((parts_ / p1).string()), std::string::npos) << e.what();
+    const std::string what = e.what();
+    EXPECT_NE(what.find((parts_ / p0).string()), std::string::npos) << what;
+    EXPECT_NE(what.find(entry.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("torn"), std::string::npos) << what;
   }
-  EXPECT_EQ(visible_files(parts_), (std::vector<std::string>{p0, p1}));
-  EXPECT_EQ(visible_files(commits_).size(), 2u);
-  EXPECT_TRUE(all_files(backup_).empty()) << "left an archive or its temporary file";
+  EXPECT_EQ(visible_files(parts_), std::vector<std::string>{p0});
+  EXPECT_TRUE(fs::exists(entry));
+  EXPECT_TRUE(archives().empty());
+}
+
+// A garbage or truncated manifest entry, or one of a newer format: a clear error naming the file
+// and what to do; nothing is merged or deleted.
+TEST_F(MergeArchiveTest, BadManifestEntryStopsNamingItAndWhatToDo) {
+  for (const std::string& bad : {std::string("{\"version\":1,\"part\":\"x"), std::string("\x01\x02garbage"),
+                                std::string("{\"version\":2,\"bytes\":1,\"ranges\":[]}")}) {
+    const auto p0 = make_part(0, 0, 2);
+    const auto entry = commits_ / (p0.substr(0, p0.size() - 4) + ".json");
+    write_file(entry, bad);
+    StageHarness h(desc(), config());
+    h.open();
+    h.push(events({p0}));
+    try {
+      h.finish();
+      ADD_FAILURE() << "merged with a bad manifest entry: " << bad;
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(entry.string()), std::string::npos) << what;
+      EXPECT_NE(what.find("restore it from a backup"), std::string::npos) << what;
+      if (bad.find("\"version\":2") != std::string::npos) {
+        EXPECT_NE(what.find("format version 2"), std::string::npos) << what;
+      }
+    }
+    EXPECT_EQ(visible_files(parts_), std::vector<std::string>{p0});
+    EXPECT_TRUE(archives().empty());
+  }
+}
+
+TEST_F(MergeArchiveTest, JournalOfANewerVersionIsRefusedNamingIt) {
+  make_part(0, 0, 2);
+  fs::create_directories(backup_ / ".merge-journal");
+  write_file(backup_ / ".merge-journal" / "job-new.json",
+             "{\"version\":7,\"state\":\"planned\",\"parts_dir\":\"" + parts_.string() +
+                 "\",\"target\":\"a.csv\",\"parts\":[]}\n");
+  StageHarness h(desc(), config());
+  try {
+    h.open();
+    FAIL() << "opened with a journal of another version";
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("job-new.json"), std::string::npos) << what;
+    EXPECT_NE(what.find("format version 7"), std::string::npos) << what;
+  }
+  EXPECT_EQ(visible_files(parts_).size(), 1u);
 }
 
 TEST_F(MergeArchiveTest, MissingAnnouncedPartIsAnErrorNamingIt) {
