@@ -16,10 +16,9 @@ class RecordSink : public flow::Processor {
     flow::Duration delay{0};
   };
   static flow::PluginInfo info() {
-    flow::PluginInfo i{"test.kafka-record-sink", "1.0.0", flow::StageKind::Sink,
-                       "Writes raw messages to a file, one line each"};
-    i.main_output = false;
-    return i;
+    return {.name = "test.kafka-record-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
+            .description = "Writes raw messages to a file, one line each",
+            .main_output = false};
   }
   static void declare(flow::OptionTable<Options>& t) {
     t.add("path", &Options::path, "Output file (appended to)").required();

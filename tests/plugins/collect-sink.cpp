@@ -18,9 +18,9 @@ class CollectSink : public flow::Processor {
     bool ack = true;
   };
   static flow::PluginInfo info() {
-    flow::PluginInfo i{"test.collect-sink", "1.0.0", flow::StageKind::Sink, "Writes column n to a file, one per line"};
-    i.main_output = false;
-    return i;
+    return {.name = "test.collect-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
+            .description = "Writes column n to a file, one per line",
+            .main_output = false};
   }
   static void declare(flow::OptionTable<Options>& t) {
     t.add("path", &Options::path, "Output file").required();

@@ -6,9 +6,9 @@ class NullSink : public flow::Processor {
  public:
   struct Options {};
   static flow::PluginInfo info() {
-    flow::PluginInfo i{"test.null-sink", "1.0.0", flow::StageKind::Sink, "Acknowledges and discards every batch"};
-    i.main_output = false;
-    return i;
+    return {.name = "test.null-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
+            .description = "Acknowledges and discards every batch",
+            .main_output = false};
   }
   static void declare(flow::OptionTable<Options>&) {}
   explicit NullSink(Options) {}

@@ -46,9 +46,9 @@ class CsvWindowSink : public flow::Processor {
   };
 
   static flow::PluginInfo info() {
-    return {"csv-window-sink", "1.0.0", flow::StageKind::Sink,
-            "Writes records in time windows to durable CSV part files and emits a file event per part",
-            {}, true};
+    return {.name = "csv-window-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
+            .description = "Writes records in time windows to durable CSV part files and emits a file event per part",
+            .main_output = true};
   }
 
   static void declare(flow::OptionTable<Options>& t) {

@@ -76,9 +76,9 @@ class DuckdbSink : public flow::Processor {
   };
 
   static flow::PluginInfo info() {
-    return {"duckdb-sink", "1.0.0", flow::StageKind::Sink,
-            "Appends records to a DuckDB table, one transaction per window, with the source positions it covers",
-            {}, false};
+    return {.name = "duckdb-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
+            .description = "Appends records to a DuckDB table, one transaction per window, with the source positions it covers",
+            .main_output = false};
   }
 
   static void declare(flow::OptionTable<Options>& t) {

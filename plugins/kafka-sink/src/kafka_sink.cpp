@@ -55,10 +55,9 @@ class KafkaSink : public flow::Processor {
   };
 
   static flow::PluginInfo info() {
-    flow::PluginInfo i{"kafka-sink", "1.0.0", flow::StageKind::Sink,
-                       "Produces each record to a Kafka topic; acknowledges once Kafka confirmed delivery"};
-    i.main_output = false;
-    return i;
+    return {.name = "kafka-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
+            .description = "Produces each record to a Kafka topic; acknowledges once Kafka confirmed delivery",
+            .main_output = false};
   }
 
   static void declare(flow::OptionTable<Options>& t) {

@@ -203,9 +203,9 @@ class MergeArchive : public flow::Processor {
   };
 
   static flow::PluginInfo info() {
-    return {"merge-archive", "1.0.0", flow::StageKind::Sink,
-            "Merges committed CSV part files into one archive file, then deletes the parts (journaled)",
-            {}, false};
+    return {.name = "merge-archive", .version = "1.0.0", .kind = flow::StageKind::Sink,
+            .description = "Merges committed CSV part files into one archive file, then deletes the parts (journaled)",
+            .main_output = false};
   }
 
   static void declare(flow::OptionTable<Options>& t) {

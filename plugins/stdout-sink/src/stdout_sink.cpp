@@ -76,9 +76,9 @@ class StdoutSink : public flow::Processor {
   };
 
   static flow::PluginInfo info() {
-    return {"stdout-sink", "1.0.0", flow::StageKind::Sink,
-            "Writes records to standard output as JSON lines or CSV; a closed reader (EPIPE) ends the run",
-            {}, false};
+    return {.name = "stdout-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
+            .description = "Writes records to standard output as JSON lines or CSV; a closed reader (EPIPE) ends the run",
+            .main_output = false};
   }
 
   static void declare(flow::OptionTable<Options>& t) {

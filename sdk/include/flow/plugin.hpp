@@ -88,8 +88,11 @@ struct PluginInfo {
   std::string description;  // one line
   // Outputs besides the main one, addressed as "<stage>.<name>" in YAML.
   std::vector<std::string> extra_outputs = {};
-  // Whether the main output carries data (a pure sink has none; csv-window-sink emits file
-  // events). Sources and transforms always have it.
+  // Whether the main output carries data. Sources and transforms always have it; a sink says
+  // which it is, in one way: `.main_output = false` (a pure sink) or `true` (csv-window-sink
+  // emits file events), as in
+  //   return {.name = "my-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
+  //           .description = "...", .main_output = false};
   bool main_output = true;
 };
 

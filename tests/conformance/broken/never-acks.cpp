@@ -6,9 +6,9 @@ class NeverAcks : public flow::Processor {
  public:
   struct Options {};
   static flow::PluginInfo info() {
-    flow::PluginInfo i{"broken.never-acks", "1.0.0", flow::StageKind::Sink, "A sink that never acknowledges"};
-    i.main_output = false;
-    return i;
+    return {.name = "broken.never-acks", .version = "1.0.0", .kind = flow::StageKind::Sink,
+            .description = "A sink that never acknowledges",
+            .main_output = false};
   }
   static void declare(flow::OptionTable<Options>&) {}
   explicit NeverAcks(Options) {}
