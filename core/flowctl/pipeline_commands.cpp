@@ -29,13 +29,15 @@ struct Loaded {
 
 // parse -> overrides -> shape -> plugins and configs. Prints every error; nullopt on any.
 std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<std::string>& sets,
-                                    std::optional<std::string> duration, loader::Registry& registry) {
+                                    std::optional<std::string> duration, loader::Registry& registry,
+                                    std::string* substituted = nullptr) {
   std::vector<ConfigError> errors;
   auto root = config::parse_yaml_file(file, errors);
   if (root) {
     std::vector<std::string> all_sets = sets;
     if (duration) all_sets.push_back("run.duration=" + *duration);
     spec::apply_overrides(*root, all_sets, errors);
+    if (substituted) *substituted = config::to_yaml(*root);
   }
   std::optional<spec::PipelineSpec> spec;
   if (root) spec = spec::parse_pipeline(*root, file, errors);
@@ -178,16 +180,21 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
 
   auto vfile = std::make_shared<std::string>();
   auto vsets = std::make_shared<std::vector<std::string>>();
+  auto vprint = std::make_shared<bool>(false);
   auto* validate = app.add_subcommand("validate", "Check a pipeline file and its plugins' options; print every error with file:line:column");
   validate->add_option("file", *vfile, "Pipeline YAML file")->required()->check(CLI::ExistingFile);
   validate->add_option("--set", *vsets, "Override an option, as for run")->type_name("KEY=VALUE");
-  validate->callback([&g, vfile, vsets] {
+  validate->add_flag("--print", *vprint, "Print the file as run would see it: variables substituted, --set applied");
+  validate->callback([&g, vfile, vsets, vprint] {
     loader::Registry registry(loader::default_search_path(g.plugin_paths));
-    auto loaded = load_pipeline(*vfile, *vsets, std::nullopt, registry);
+    std::string substituted;
+    auto loaded = load_pipeline(*vfile, *vsets, std::nullopt, registry, &substituted);
+    if (*vprint && !substituted.empty()) std::fputs(substituted.c_str(), stdout);
     if (!loaded) {
       g.exit_code = kExitConfig;
       return;
     }
+    if (*vprint) return;
     std::printf("%s: ok (pipeline '%s', %zu stages)\n", vfile->c_str(), loaded->spec.name.c_str(), loaded->spec.stages.size());
   });
 

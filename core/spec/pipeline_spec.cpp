@@ -1,5 +1,7 @@
 #include "spec/pipeline_spec.hpp"
 
+#include "host/yaml_value.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -74,6 +76,44 @@ void parse_input(const Value& v, std::vector<OutputRef>& out, std::vector<Config
   out.push_back(std::move(r));
 }
 
+// A --set value points at the --set argument, not at line 1 of a one-line document.
+void relocate(Value& v, const Location& where) {
+  v.set_location(where);
+  for (auto& i : v.items()) relocate(i, where);
+  for (auto& e : v.entries()) {
+    e.key_location = where;
+    relocate(e.value, where);
+  }
+}
+
+// Sets `path` (dotted) inside `map`. The rule for keys that contain dots themselves (librdkafka's
+// "session.timeout.ms"): at each level the longest existing key that is the whole rest of the
+// path, or a prefix of it followed by '.', wins; a prefix that names a map is descended into.
+// With no existing key, the first segment names a new key at the stage's config level (option
+// names hold no dots), and the whole rest is one key inside a nested map.
+bool set_path(Value& map, const std::string& path, Value value, const Location& where, bool top) {
+  const Value::Entry* best = nullptr;
+  for (const auto& e : map.entries()) {
+    const bool whole = e.key == path;
+    const bool prefix = path.size() > e.key.size() && path.starts_with(e.key) && path[e.key.size()] == '.' &&
+                        e.value.is_map();
+    if ((whole || prefix) && (!best || e.key.size() > best->key.size())) best = &e;
+  }
+  if (best && best->key != path) {
+    Value* next = map.find(best->key);
+    return set_path(*next, path.substr(best->key.size() + 1), std::move(value), where, false);
+  }
+  const auto dot = path.find('.');
+  if (best || !top || dot == std::string::npos) {
+    map.set(path, std::move(value), where);
+    return true;
+  }
+  Value inner = Value::map(where);
+  inner.set(path.substr(dot + 1), std::move(value), where);
+  map.set(path.substr(0, dot), std::move(inner), where);
+  return true;
+}
+
 }  // namespace
 
 void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vector<ConfigError>& errors) {
@@ -88,7 +128,21 @@ void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vec
     const std::string target = s.substr(0, dot);
     const std::string key = s.substr(dot + 1, eq - dot - 1);
     const Location where{"--set " + s, 0, 0};
-    Value value = Value::scalar(s.substr(eq + 1), where);
+    // The value is YAML: [a, b] is a list, {k: v} a map, 5 a number, "5" a string. An empty
+    // value is an empty string rather than null.
+    const std::string text = s.substr(eq + 1);
+    Value value = Value::scalar("", where, true);
+    if (!text.empty()) {
+      std::vector<ConfigError> value_errors;
+      auto parsed = config::parse_yaml(text, "--set " + s, value_errors);
+      if (!parsed || !value_errors.empty()) {
+        for (auto& e : value_errors) errors.push_back({where, e.message});
+        if (value_errors.empty()) errors.push_back({where, "--set: the value is not valid YAML"});
+        continue;
+      }
+      value = std::move(*parsed);
+      relocate(value, where);
+    }
     if (!root.is_map()) return;
     if (target == "run") {
       Value* run = root.find("run");
@@ -96,16 +150,24 @@ void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vec
         root.set("run", Value::map(where), where);
         run = root.find("run");
       }
+      if (!run->is_map()) {
+        errors.push_back({where, "--set: 'run' in the file is not a map"});
+        continue;
+      }
       run->set(key, std::move(value), where);
       continue;
     }
     Value* stages = root.find("stages");
     Value* stage = nullptr;
+    std::vector<std::string> ids;
     if (stages && stages->is_list())
       for (auto& st : stages->items())
-        if (const Value* id = st.find("id"); id && id->is_scalar() && id->text() == target) stage = &st;
+        if (const Value* id = st.find("id"); id && id->is_scalar()) {
+          ids.push_back(id->text());
+          if (id->text() == target) stage = &st;
+        }
     if (!stage) {
-      errors.push_back({where, fmt::format("--set: no stage with id '{}'", target)});
+      errors.push_back({where, fmt::format("--set: no stage with id '{}'{}", target, did_you_mean(target, ids))});
       continue;
     }
     Value* config = stage->find("config");
@@ -117,7 +179,8 @@ void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vec
       errors.push_back({where, fmt::format("--set: stage '{}' has a config that is not a map", target)});
       continue;
     }
-    config->set(key, std::move(value), where);
+    // An option the plugin does not have is refused by its own check, with a suggestion.
+    set_path(*config, key, std::move(value), where, true);
   }
 }
 
@@ -156,7 +219,7 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
             spec.run.cycles = static_cast<int>(*n);
         }
       }
-      if (spec.run.cycles != 1 && !spec.run.duration)
+      if (spec.run.cycles != 1 && !run->find("duration"))  // an invalid duration is reported once, above
         errors.push_back({run->location(), "'run.cycles' needs 'run.duration': each cycle runs for that long"});
     }
   }

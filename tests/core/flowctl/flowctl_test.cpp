@@ -181,4 +181,22 @@ TEST(Flowctl, GraphPrintsDotAndMermaid) {
   EXPECT_THAT(m.out(), ::testing::HasSubstr("src --> out"));
 }
 
+TEST(Flowctl, ValidatePrintSubstitutesVariablesAndOverrides) {
+  TempDir dir;
+  const auto file = dir / "v.yaml";
+  flow::test::write_file(file, "name: v\nstages:\n  - id: src\n    plugin: test.counter-source\n"
+                               "    config:\n      count: ${FLOW_T_COUNT:-3}\n"
+                               "  - id: out\n    plugin: test.collect-sink\n    input: src\n"
+                               "    config: {path: \"${FLOW_T_UNSET}/o.txt\"}\n");
+  // Unset variable: an error at its line and column; global options after the subcommand.
+  auto bad = flowctl(dir, {"validate", file.string(), "--log-level", "debug"}, "bad");
+  ASSERT_EQ(bad.wait(30s), 2);
+  EXPECT_THAT(bad.err(), ::testing::HasSubstr(file.string() + ":10:21: error: environment variable 'FLOW_T_UNSET' is not set"));
+  flow::test::write_file(file, flow::test::read_file(file).replace(flow::test::read_file(file).find("${FLOW_T_UNSET}"), 15, "$${X}"));
+  auto good = flowctl(dir, {"validate", file.string(), "--print", "--set", "src.batch_size=4"}, "good");
+  ASSERT_EQ(good.wait(30s), 0) << good.err();
+  EXPECT_THAT(good.out(), ::testing::HasSubstr("count: 3\n      batch_size: 4"));
+  EXPECT_THAT(good.out(), ::testing::HasSubstr("path: \"${X}/o.txt\""));
+}
+
 }  // namespace
