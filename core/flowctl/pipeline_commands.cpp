@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <thread>
@@ -32,21 +33,30 @@ std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<s
                                     std::optional<std::string> duration, loader::Registry& registry,
                                     std::string* substituted = nullptr) {
   std::vector<ConfigError> errors;
-  auto root = config::parse_yaml_file(file, errors);
+  std::vector<Location> unresolved;  // values whose variables are unset: their checks would only repeat it
+  auto root = config::parse_yaml_file(file, errors, &unresolved);
+  const std::size_t yaml_errors = errors.size();
   if (root) {
     std::vector<std::string> all_sets = sets;
     if (duration) all_sets.push_back("run.duration=" + *duration);
     spec::apply_overrides(*root, all_sets, errors);
     if (substituted) *substituted = config::to_yaml(*root);
   }
+  // One pass: the plugin, option and wiring checks run on whatever of the file could be read.
   std::optional<spec::PipelineSpec> spec;
-  if (root) spec = spec::parse_pipeline(*root, file, errors);
+  spec::PipelineSpec partial;
+  if (root) spec = spec::parse_pipeline(*root, file, errors, &partial);
   std::map<std::string, loader::PluginPtr> plugins;
-  if (spec && errors.empty()) {
-    plugins = spec::check_pipeline(*spec, registry, errors);
-  } else if (spec) {
-    spec::check_pipeline(*spec, registry, errors);  // report plugin errors alongside YAML ones
+  if (root && root->is_map()) plugins = spec::check_pipeline(spec ? *spec : partial, registry, errors);
+  std::vector<ConfigError> kept(errors.begin(), errors.begin() + static_cast<std::ptrdiff_t>(yaml_errors));
+  for (std::size_t i = yaml_errors; i < errors.size(); ++i) {
+    const auto& w = errors[i].where;
+    const bool follows = std::any_of(unresolved.begin(), unresolved.end(), [&](const Location& u) {
+      return u.file == w.file && u.line == w.line && u.column == w.column;
+    });
+    if (!follows) kept.push_back(errors[i]);
   }
+  errors = std::move(kept);
   if (!errors.empty()) {
     std::fputs(spec::format_errors(errors).c_str(), stderr);
     std::fprintf(stderr, "%zu error%s in %s\n", errors.size(), errors.size() == 1 ? "" : "s", file.c_str());

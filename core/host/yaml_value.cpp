@@ -22,7 +22,8 @@ struct Abort {
 
 class ValueBuilder : public YAML::EventHandler {
  public:
-  ValueBuilder(std::string file, std::vector<ConfigError>& errors) : file_(std::move(file)), errors_(errors) {}
+  ValueBuilder(std::string file, std::vector<ConfigError>& errors, std::vector<Location>* unresolved)
+      : file_(std::move(file)), errors_(errors), unresolved_(unresolved) {}
 
   std::optional<Value> result() { return std::move(root_); }
 
@@ -56,7 +57,10 @@ class ValueBuilder : public YAML::EventHandler {
     // The text starts after the opening quote of a quoted scalar.
     Location text_at = loc(mark);
     if (quoted) ++text_at.column;
-    add(Value::scalar(expand_variables(value, text_at, errors_), loc(mark), quoted), mark);
+    const std::size_t before = errors_.size();
+    std::string expanded = expand_variables(value, text_at, errors_);
+    if (unresolved_ && errors_.size() != before) unresolved_->push_back(loc(mark));
+    add(Value::scalar(std::move(expanded), loc(mark), quoted), mark);
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
@@ -135,6 +139,7 @@ class ValueBuilder : public YAML::EventHandler {
 
   std::string file_;
   std::vector<ConfigError>& errors_;
+  std::vector<Location>* unresolved_;
   std::vector<Frame> stack_;
   std::optional<Value> root_;
 };
@@ -243,9 +248,9 @@ std::string to_yaml(const Value& v) {
 }
 
 std::optional<Value> parse_yaml(const std::string& text, const std::string& file_name,
-                                std::vector<ConfigError>& errors) {
+                                std::vector<ConfigError>& errors, std::vector<Location>* unresolved) {
   std::istringstream in(text);
-  ValueBuilder builder(file_name, errors);
+  ValueBuilder builder(file_name, errors, unresolved);
   const std::size_t errors_before = errors.size();
   try {
     YAML::Parser parser(in);
@@ -271,7 +276,7 @@ std::optional<Value> parse_yaml(const std::string& text, const std::string& file
 }
 
 std::optional<Value> parse_yaml_file(const std::filesystem::path& path,
-                                     std::vector<ConfigError>& errors) {
+                                     std::vector<ConfigError>& errors, std::vector<Location>* unresolved) {
   std::ifstream f(path, std::ios::binary);
   if (!f) {
     errors.push_back({Location{path.string(), 0, 0}, "cannot read the file"});
@@ -279,7 +284,7 @@ std::optional<Value> parse_yaml_file(const std::filesystem::path& path,
   }
   std::ostringstream ss;
   ss << f.rdbuf();
-  return parse_yaml(ss.str(), path.string(), errors);
+  return parse_yaml(ss.str(), path.string(), errors, unresolved);
 }
 
 }  // namespace flow::config

@@ -27,9 +27,11 @@ std::string expand_variables(const std::string& text, const Location& at, std::v
 std::string to_yaml(const Value& v);
 
 // Parses one YAML document, expanding variables in every scalar value (not in keys). On any error returns nullopt and appends the errors.
+// `unresolved`, when given, receives the location of every scalar whose variables could not be
+// expanded, so that later checks of that value (a consequence) can be left out.
 std::optional<Value> parse_yaml(const std::string& text, const std::string& file_name,
-                                std::vector<ConfigError>& errors);
+                                std::vector<ConfigError>& errors, std::vector<Location>* unresolved = nullptr);
 std::optional<Value> parse_yaml_file(const std::filesystem::path& path,
-                                     std::vector<ConfigError>& errors);
+                                     std::vector<ConfigError>& errors, std::vector<Location>* unresolved = nullptr);
 
 }  // namespace flow::config

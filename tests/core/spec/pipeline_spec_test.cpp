@@ -80,7 +80,7 @@ const Case kCases[] = {
      {"p.yaml:3:5: error: stage 'p': a transform needs an 'input'"}},
     {"cycle",
      "name: x\nstages:\n  - id: a\n    plugin: test.passthrough\n    input: b\n  - id: b\n    plugin: test.passthrough\n    input: a\n",
-     {"p.yaml:3:5: error: stage 'a': its inputs form a cycle"}},
+     {"p.yaml:3:5: error: stage 'a': its inputs form a cycle (a -> b -> a)"}},
     {"duplicate_stage_id",
      "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: s\n    plugin: test.counter-source\n",
      {"p.yaml:5:9: error: duplicate stage id 's'"}},
