@@ -122,6 +122,31 @@ std::string graph_text(const Loaded& l, const std::string& format) {
       else
         out += fmt::format("  {} -->{} {}\n", node_id(in.stage), label.empty() ? "" : "|" + label + "|", node_id(s.id));
     }
+  // The Kafka hop: a kafka-sink producing to a topic a kafka-source of the same file consumes
+  // (same brokers value), drawn dashed with the topic.
+  auto text_of = [](const Value& config, const char* key) {
+    const Value* v = config.find(key);
+    return v && v->is_scalar() ? v->text() : std::string();
+  };
+  for (const auto& prod : l.spec.stages) {
+    if (prod.plugin != "kafka-sink") continue;
+    const std::string topic = text_of(prod.config, "topic");
+    for (const auto& cons : l.spec.stages) {
+      if (cons.plugin != "kafka-source" || topic.empty() || text_of(prod.config, "brokers") != text_of(cons.config, "brokers"))
+        continue;
+      const Value* topics = cons.config.find("topics");
+      bool reads = false;
+      if (topics && topics->is_list())
+        for (const auto& t : topics->items()) reads = reads || (t.is_scalar() && t.text() == topic);
+      else if (topics && topics->is_scalar())
+        reads = topics->text() == topic;
+      if (!reads) continue;
+      if (dot)
+        out += fmt::format("  {} -> {} [style=dashed, label=\"kafka: {}\"];\n", node_id(prod.id), node_id(cons.id), topic);
+      else
+        out += fmt::format("  {} -.->|kafka: {}| {}\n", node_id(prod.id), topic, node_id(cons.id));
+    }
+  }
   if (dot) out += "}\n";
   return out;
 }

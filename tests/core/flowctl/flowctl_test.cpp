@@ -199,4 +199,20 @@ TEST(Flowctl, ValidatePrintSubstitutesVariablesAndOverrides) {
   EXPECT_THAT(good.out(), ::testing::HasSubstr("path: \"${X}/o.txt\""));
 }
 
+TEST(Flowctl, GraphDrawsTheKafkaHop) {
+  if (!std::filesystem::exists(std::filesystem::path(FLOW_PLUGIN_DIR) / "libflow-kafka-sink.so"))
+    GTEST_SKIP() << "the Kafka plugins are not in this build";
+  TempDir dir;
+  auto dot = flowctl(dir, {"graph", std::string(FLOW_SOURCE_DIR) + "/pipelines/iot-demo.yaml"}, "dot");
+  ASSERT_EQ(dot.wait(30s), 0) << dot.err();
+  EXPECT_THAT(dot.out(), ::testing::HasSubstr("publish -> consume [style=dashed, label=\"kafka: sensor-data\"];"));
+  auto mm = flowctl(dir, {"graph", std::string(FLOW_SOURCE_DIR) + "/pipelines/iot-demo.yaml", "--format", "mermaid"}, "mm");
+  ASSERT_EQ(mm.wait(30s), 0) << mm.err();
+  EXPECT_THAT(mm.out(), ::testing::HasSubstr("publish -.->|kafka: sensor-data| consume"));
+  // The producer half alone has no consumer: no hop.
+  auto half = flowctl(dir, {"graph", std::string(FLOW_SOURCE_DIR) + "/pipelines/iot-producer.yaml"}, "half");
+  ASSERT_EQ(half.wait(30s), 0) << half.err();
+  EXPECT_THAT(half.out(), ::testing::Not(::testing::HasSubstr("kafka:")));
+}
+
 }  // namespace
