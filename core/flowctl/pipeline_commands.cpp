@@ -17,6 +17,7 @@
 #include "observability/metrics_server.hpp"
 #include "observability/status_line.hpp"
 #include "observability/summary.hpp"
+#include "runtime/log.hpp"
 #include "runtime/runtime.hpp"
 #include "spec/pipeline_spec.hpp"
 
@@ -67,7 +68,9 @@ std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<s
 
 // SIGINT/SIGTERM are blocked in every thread (the runtime's and librdkafka's threads inherit
 // the mask, so block before any starts) and taken by one thread with sigwait, which tells the
-// runtime: the first signal drains, the second aborts. SIGUSR2 ends the watcher.
+// runtime: the first signal drains, the second aborts. SIGUSR2 ends the watcher. SIGHUP (what
+// `systemctl reload` sends) is taken too, so that it no longer kills the run and loses the open
+// window: hot reload is not implemented yet, so it is logged and ignored.
 class SignalWatcher {
  public:
   explicit SignalWatcher(runtime::Runtime& rt) {
@@ -75,12 +78,17 @@ class SignalWatcher {
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
     sigaddset(&set_, SIGUSR2);
+    sigaddset(&set_, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
     thread_ = std::thread([this, &rt] {
       int seen = 0;
       for (;;) {
         int sig = 0;
         if (sigwait(&set_, &sig) != 0 || sig == SIGUSR2) return;
+        if (sig == SIGHUP) {
+          runtime::write_log(LogLevel::Warn, "flow", "SIGHUP: reloading the pipeline file is not supported yet; the run goes on unchanged");
+          continue;
+        }
         if (++seen == 1) rt.request_stop();
         else rt.abort();
       }

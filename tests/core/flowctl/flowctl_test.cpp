@@ -215,4 +215,19 @@ TEST(Flowctl, GraphDrawsTheKafkaHop) {
   EXPECT_THAT(half.out(), ::testing::Not(::testing::HasSubstr("kafka:")));
 }
 
+TEST(Flowctl, SighupNeitherKillsNorStopsTheRun) {
+  TempDir dir;
+  auto p = flowctl(dir, {"run", endless_pipeline(dir)});
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir / "out.txt") && line_count(dir / "out.txt") > 100; }));
+  p.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return p.err().find("SIGHUP: reloading") != std::string::npos; })) << p.err();
+  const auto at_hup = line_count(dir / "out.txt");
+  ASSERT_TRUE(eventually([&] { return line_count(dir / "out.txt") > at_hup + 100; })) << "the run stopped after SIGHUP";
+  p.signal(SIGTERM);
+  auto rc = p.wait(60s);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 0) << p.err();
+  EXPECT_EQ(line_count(dir / "out.txt"), records_out(p.err(), "src")) << p.err();
+}
+
 }  // namespace
