@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   register_plugin_commands(app, g);
   register_broker_command(app, g);
   register_test_plugin_command(app, g);
+  // `broker` hands its extra arguments to the broker program: none of them are flowctl's.
+  app.get_subcommand("broker")->fallthrough(false);
   app.parse_complete_callback([&] {
     flow::LogLevel level;
     if (!flow::runtime::parse_log_level(g.log_level, level))
