@@ -83,6 +83,16 @@ std::string describe_text(const PluginDescriptor& d) {
     out += fmt::format("  {:<20} {}\n", "", o.doc);
     if (auto c = constraints(o); !c.empty()) out += fmt::format("  {:<20} {}\n", "", c);
   }
+  if (!d.example.empty()) {
+    out += "\nexample config:\n";
+    std::size_t start = 0;
+    while (start < d.example.size()) {
+      const auto nl = d.example.find('\n', start);
+      const auto end = nl == std::string::npos ? d.example.size() : nl;
+      out += "  " + d.example.substr(start, end - start) + "\n";
+      start = end + 1;
+    }
+  }
   return out;
 }
 
@@ -106,7 +116,8 @@ std::string describe_json(const PluginDescriptor& d) {
         o.required ? "null" : json_escape(o.default_text), json_escape(o.doc), o.min ? format_double(*o.min) : "null",
         o.max ? format_double(*o.max) : "null", allowed);
   }
-  out += d.options.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  out += d.options.empty() ? "]," : "\n  ],";
+  out += fmt::format("\n  \"example\": {}\n}}\n", d.example.empty() ? "null" : json_escape(d.example));
   return out;
 }
 
@@ -119,6 +130,13 @@ std::string describe_markdown(const PluginDescriptor& d) {
                        o.required ? std::string("**required**") : "`" + md_cell(o.default_text) + "`", md_cell(doc));
   }
   if (d.options.empty()) out += "| (none) | | | |\n";
+  if (!d.example.empty()) {
+    std::string ex = d.example;
+    if (!ex.ends_with('\n')) ex += '\n';
+    const bool tmp = ex.find("${TMPDIR}") != std::string::npos;
+    out += fmt::format("\nExample `config` (checked by the plugin{}):\n\n```yaml\n{}```\n",
+                       tmp ? "; `${TMPDIR}` stands for a folder of yours" : "", ex);
+  }
   return out;
 }
 

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   CLI::App app{"flowctl: run and inspect Flow data pipelines"};
   app.set_version_flag("--version", std::string("flowctl ") + FLOW_VERSION);
   app.require_subcommand(1);
+  // Global options (--plugin-path, --log-level) are accepted after the subcommand too.
+  app.fallthrough();
   Globals g;
   app.add_option("--plugin-path", g.plugin_paths, "Directory to search for plugins (repeatable; before FLOW_PLUGIN_PATH)")
       ->type_name("DIR");
@@ -24,6 +26,8 @@ int main(int argc, char** argv) {
   register_test_plugin_command(app, g);
   register_tap_command(app, g);
   register_top_command(app, g);
+  // `broker` hands its extra arguments to the broker program: none of them are flowctl's.
+  app.get_subcommand("broker")->fallthrough(false);
   app.parse_complete_callback([&] {
     flow::LogLevel level;
     if (!flow::runtime::parse_log_level(g.log_level, level))

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <thread>
@@ -30,22 +31,33 @@ struct Loaded {
 
 // parse -> overrides -> shape -> plugins and configs. Prints every error; nullopt on any.
 std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<std::string>& sets,
-                                    std::optional<std::string> duration, loader::Registry& registry) {
+                                    std::optional<std::string> duration, loader::Registry& registry,
+                                    std::string* substituted = nullptr) {
   std::vector<ConfigError> errors;
-  auto root = config::parse_yaml_file(file, errors);
+  std::vector<Location> unresolved;  // values whose variables are unset: their checks would only repeat it
+  auto root = config::parse_yaml_file(file, errors, &unresolved);
+  const std::size_t yaml_errors = errors.size();
   if (root) {
     std::vector<std::string> all_sets = sets;
     if (duration) all_sets.push_back("run.duration=" + *duration);
     spec::apply_overrides(*root, all_sets, errors);
+    if (substituted) *substituted = config::to_yaml(*root);
   }
+  // One pass: the plugin, option and wiring checks run on whatever of the file could be read.
   std::optional<spec::PipelineSpec> spec;
-  if (root) spec = spec::parse_pipeline(*root, file, errors);
+  spec::PipelineSpec partial;
+  if (root) spec = spec::parse_pipeline(*root, file, errors, &partial);
   std::map<std::string, loader::PluginPtr> plugins;
-  if (spec && errors.empty()) {
-    plugins = spec::check_pipeline(*spec, registry, errors);
-  } else if (spec) {
-    spec::check_pipeline(*spec, registry, errors);  // report plugin errors alongside YAML ones
+  if (root && root->is_map()) plugins = spec::check_pipeline(spec ? *spec : partial, registry, errors);
+  std::vector<ConfigError> kept(errors.begin(), errors.begin() + static_cast<std::ptrdiff_t>(yaml_errors));
+  for (std::size_t i = yaml_errors; i < errors.size(); ++i) {
+    const auto& w = errors[i].where;
+    const bool follows = std::any_of(unresolved.begin(), unresolved.end(), [&](const Location& u) {
+      return u.file == w.file && u.line == w.line && u.column == w.column;
+    });
+    if (!follows) kept.push_back(errors[i]);
   }
+  errors = std::move(kept);
   for (const auto& w : registry.warnings()) std::fprintf(stderr, "flowctl: warning: %s\n", w.c_str());
   if (!errors.empty()) {
     std::fputs(spec::format_errors(errors).c_str(), stderr);
@@ -57,7 +69,9 @@ std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<s
 
 // SIGINT/SIGTERM are blocked in every thread (the runtime's and librdkafka's threads inherit
 // the mask, so block before any starts) and taken by one thread with sigwait, which tells the
-// runtime: the first signal drains, the second aborts. SIGUSR2 ends the watcher.
+// runtime: the first signal drains, the second aborts. SIGUSR2 ends the watcher. SIGHUP (what
+// `systemctl reload` sends) is taken too, so that it no longer kills the run and loses the open
+// window: hot reload is not implemented yet, so it is logged and ignored.
 class SignalWatcher {
  public:
   explicit SignalWatcher(runtime::Runtime& rt) {
@@ -65,12 +79,17 @@ class SignalWatcher {
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
     sigaddset(&set_, SIGUSR2);
+    sigaddset(&set_, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
     thread_ = std::thread([this, &rt] {
       int seen = 0;
       for (;;) {
         int sig = 0;
         if (sigwait(&set_, &sig) != 0 || sig == SIGUSR2) return;
+        if (sig == SIGHUP) {
+          runtime::write_log(LogLevel::Warn, "flow", "SIGHUP: reloading the pipeline file is not supported yet; the run goes on unchanged");
+          continue;
+        }
         if (++seen == 1) rt.request_stop();
         else rt.abort();
       }
@@ -112,6 +131,31 @@ std::string graph_text(const Loaded& l, const std::string& format) {
       else
         out += fmt::format("  {} -->{} {}\n", node_id(in.stage), label.empty() ? "" : "|" + label + "|", node_id(s.id));
     }
+  // The Kafka hop: a kafka-sink producing to a topic a kafka-source of the same file consumes
+  // (same brokers value), drawn dashed with the topic.
+  auto text_of = [](const Value& config, const char* key) {
+    const Value* v = config.find(key);
+    return v && v->is_scalar() ? v->text() : std::string();
+  };
+  for (const auto& prod : l.spec.stages) {
+    if (prod.plugin != "kafka-sink") continue;
+    const std::string topic = text_of(prod.config, "topic");
+    for (const auto& cons : l.spec.stages) {
+      if (cons.plugin != "kafka-source" || topic.empty() || text_of(prod.config, "brokers") != text_of(cons.config, "brokers"))
+        continue;
+      const Value* topics = cons.config.find("topics");
+      bool reads = false;
+      if (topics && topics->is_list())
+        for (const auto& t : topics->items()) reads = reads || (t.is_scalar() && t.text() == topic);
+      else if (topics && topics->is_scalar())
+        reads = topics->text() == topic;
+      if (!reads) continue;
+      if (dot)
+        out += fmt::format("  {} -> {} [style=dashed, label=\"kafka: {}\"];\n", node_id(prod.id), node_id(cons.id), topic);
+      else
+        out += fmt::format("  {} -.->|kafka: {}| {}\n", node_id(prod.id), topic, node_id(cons.id));
+    }
+  }
   if (dot) out += "}\n";
   return out;
 }
@@ -218,16 +262,21 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
 
   auto vfile = std::make_shared<std::string>();
   auto vsets = std::make_shared<std::vector<std::string>>();
+  auto vprint = std::make_shared<bool>(false);
   auto* validate = app.add_subcommand("validate", "Check a pipeline file and its plugins' options; print every error with file:line:column");
   validate->add_option("file", *vfile, "Pipeline YAML file")->required()->check(CLI::ExistingFile);
   validate->add_option("--set", *vsets, "Override an option, as for run")->type_name("KEY=VALUE");
-  validate->callback([&g, vfile, vsets] {
+  validate->add_flag("--print", *vprint, "Print the file as run would see it: variables substituted, --set applied");
+  validate->callback([&g, vfile, vsets, vprint] {
     loader::Registry registry(loader::default_search_path(g.plugin_paths));
-    auto loaded = load_pipeline(*vfile, *vsets, std::nullopt, registry);
+    std::string substituted;
+    auto loaded = load_pipeline(*vfile, *vsets, std::nullopt, registry, &substituted);
+    if (*vprint && !substituted.empty()) std::fputs(substituted.c_str(), stdout);
     if (!loaded) {
       g.exit_code = kExitConfig;
       return;
     }
+    if (*vprint) return;
     std::printf("%s: ok (pipeline '%s', %zu stages)\n", vfile->c_str(), loaded->spec.name.c_str(), loaded->spec.stages.size());
   });
 

@@ -24,7 +24,8 @@ void register_test_plugin_command(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand("test-plugin", "Run the plugin conformance suite against a plugin library");
   cmd->add_option("library", args->library, "Path to libflow-<name>.so, or a plugin name on the search path")->required();
   cmd->add_option("--config", args->config,
-                  "Sample config: a YAML map of the stage's options; ${TMPDIR} becomes a fresh temporary directory")
+                  "Sample config: a YAML map of the stage's options; ${TMPDIR} becomes a fresh temporary directory "
+                  "(default: the plugin's own example)")
       ->check(CLI::ExistingFile)
       ->type_name("FILE");
   cmd->add_option("--filter", args->filter, "Run only the checks whose name matches this regular expression")->type_name("REGEX");
@@ -61,7 +62,16 @@ void register_test_plugin_command(CLI::App& app, Globals& g) {
       return;
     }
     options.library = library;
-    if (!args->config.empty()) {
+    if (args->config.empty()) {
+      // No --config: the plugin's own example. A library that does not load is left to the
+      // suite, whose first checks report the failed step.
+      try {
+        const auto plugin = loader::load_plugin_file(library);
+        options.sample_yaml = plugin->descriptor().example;
+        if (!options.sample_yaml.empty()) std::printf("config: the plugin's example\n");
+      } catch (const std::exception&) {
+      }
+    } else {
       std::ifstream in(args->config);
       std::stringstream ss;
       ss << in.rdbuf();

@@ -2,8 +2,13 @@
 
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/emitter.h>
 #include <yaml-cpp/parser.h>
 
+#include <cstdlib>
+
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -17,7 +22,8 @@ struct Abort {
 
 class ValueBuilder : public YAML::EventHandler {
  public:
-  ValueBuilder(std::string file, std::vector<ConfigError>& errors) : file_(std::move(file)), errors_(errors) {}
+  ValueBuilder(std::string file, std::vector<ConfigError>& errors, std::vector<Location>* unresolved)
+      : file_(std::move(file)), errors_(errors), unresolved_(unresolved) {}
 
   std::optional<Value> result() { return std::move(root_); }
 
@@ -43,7 +49,18 @@ class ValueBuilder : public YAML::EventHandler {
       add(Value::null(loc(mark)), mark);
       return;
     }
-    add(Value::scalar(value, loc(mark), quoted), mark);
+    const bool is_key = !stack_.empty() && stack_.back().value.is_map() && stack_.back().expecting_key;
+    if (is_key || value.find('$') == std::string::npos) {
+      add(Value::scalar(value, loc(mark), quoted), mark);
+      return;
+    }
+    // The text starts after the opening quote of a quoted scalar.
+    Location text_at = loc(mark);
+    if (quoted) ++text_at.column;
+    const std::size_t before = errors_.size();
+    std::string expanded = expand_variables(value, text_at, errors_);
+    if (unresolved_ && errors_.size() != before) unresolved_->push_back(loc(mark));
+    add(Value::scalar(std::move(expanded), loc(mark), quoted), mark);
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
@@ -122,16 +139,118 @@ class ValueBuilder : public YAML::EventHandler {
 
   std::string file_;
   std::vector<ConfigError>& errors_;
+  std::vector<Location>* unresolved_;
   std::vector<Frame> stack_;
   std::optional<Value> root_;
 };
 
+bool name_char(char c, bool first) {
+  return c == '_' || std::isalpha(static_cast<unsigned char>(c)) || (!first && std::isdigit(static_cast<unsigned char>(c)));
+}
+
+// Where offset `i` of a scalar's text is, given where the text starts (exact on one line).
+Location offset_location(const std::string& text, std::size_t i, const Location& at) {
+  Location l = at;
+  const auto nl = text.rfind('\n', i == 0 ? 0 : i - 1);
+  if (nl == std::string::npos || nl >= i) {
+    l.column += static_cast<int>(i);
+    return l;
+  }
+  l.line += static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(i), '\n'));
+  l.column = static_cast<int>(i - nl);
+  return l;
+}
+
+void emit(YAML::Emitter& out, const Value& v) {
+  if (v.is_null()) {
+    out << YAML::Null;
+  } else if (v.is_scalar()) {
+    if (v.quoted()) out << YAML::DoubleQuoted;
+    out << v.text();
+  } else if (v.is_list()) {
+    if (v.items().empty()) out << YAML::Flow;
+    out << YAML::BeginSeq;
+    for (const auto& i : v.items()) emit(out, i);
+    out << YAML::EndSeq;
+  } else {
+    if (v.entries().empty()) out << YAML::Flow;
+    out << YAML::BeginMap;
+    for (const auto& e : v.entries()) {
+      out << YAML::Key << e.key << YAML::Value;
+      emit(out, e.value);
+    }
+    out << YAML::EndMap;
+  }
+}
+
 }  // namespace
 
+std::string expand_variables(const std::string& text, const Location& at, std::vector<ConfigError>& errors,
+                             const EnvLookup& lookup) {
+  auto get = [&](const std::string& name) -> std::optional<std::string> {
+    if (lookup) return lookup(name);
+    if (const char* v = std::getenv(name.c_str())) return std::string(v);
+    return std::nullopt;
+  };
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (text.compare(i, 3, "$${") == 0) {  // escape: a literal "${"
+      out += "${";
+      i += 3;
+      continue;
+    }
+    if (text.compare(i, 2, "${") != 0) {
+      out += text[i++];
+      continue;
+    }
+    const Location where = offset_location(text, i, at);
+    const auto close = text.find('}', i + 2);
+    if (close == std::string::npos) {
+      errors.push_back({where, "unterminated '${' (write '$${' for a literal '${')"});
+      out += text.substr(i);
+      break;
+    }
+    const std::string body = text.substr(i + 2, close - i - 2);
+    std::size_t n = 0;
+    while (n < body.size() && name_char(body[n], n == 0)) ++n;
+    const std::string name = body.substr(0, n);
+    const std::string rest = body.substr(n);
+    const bool has_default = rest.starts_with(":-");
+    const bool has_required = rest.starts_with(":?");
+    if (name.empty() || !(rest.empty() || has_default || has_required)) {
+      errors.push_back({where, "'${" + body + "}' is not a variable: expected ${NAME}, ${NAME:-default} or ${NAME:?message}"});
+      out += text.substr(i, close + 1 - i);
+      i = close + 1;
+      continue;
+    }
+    auto value = get(name);
+    if (value && value->empty() && (has_default || has_required)) value.reset();  // ':' means unset or empty
+    if (value) {
+      out += *value;
+    } else if (has_default) {
+      out += rest.substr(2);
+    } else {
+      const std::string msg = has_required && rest.size() > 2 ? rest.substr(2) : "";
+      errors.push_back({where, "environment variable '" + name + "' is not set" + (msg.empty() ? "" : ": " + msg) +
+                                   (has_required ? "" : " (give a default with ${" + name + ":-default})")});
+      out += text.substr(i, close + 1 - i);
+    }
+    i = close + 1;
+  }
+  return out;
+}
+
+std::string to_yaml(const Value& v) {
+  YAML::Emitter out;
+  emit(out, v);
+  return std::string(out.c_str()) + "\n";
+}
+
 std::optional<Value> parse_yaml(const std::string& text, const std::string& file_name,
-                                std::vector<ConfigError>& errors) {
+                                std::vector<ConfigError>& errors, std::vector<Location>* unresolved) {
   std::istringstream in(text);
-  ValueBuilder builder(file_name, errors);
+  ValueBuilder builder(file_name, errors, unresolved);
   const std::size_t errors_before = errors.size();
   try {
     YAML::Parser parser(in);
@@ -157,7 +276,7 @@ std::optional<Value> parse_yaml(const std::string& text, const std::string& file
 }
 
 std::optional<Value> parse_yaml_file(const std::filesystem::path& path,
-                                     std::vector<ConfigError>& errors) {
+                                     std::vector<ConfigError>& errors, std::vector<Location>* unresolved) {
   std::ifstream f(path, std::ios::binary);
   if (!f) {
     errors.push_back({Location{path.string(), 0, 0}, "cannot read the file"});
@@ -165,7 +284,7 @@ std::optional<Value> parse_yaml_file(const std::filesystem::path& path,
   }
   std::ostringstream ss;
   ss << f.rdbuf();
-  return parse_yaml(ss.str(), path.string(), errors);
+  return parse_yaml(ss.str(), path.string(), errors, unresolved);
 }
 
 }  // namespace flow::config

@@ -1,5 +1,7 @@
 #include "spec/pipeline_spec.hpp"
 
+#include "host/yaml_value.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -105,6 +107,44 @@ void parse_input(const Value& v, std::vector<OutputRef>& out, std::vector<Config
   out.push_back(std::move(r));
 }
 
+// A --set value points at the --set argument, not at line 1 of a one-line document.
+void relocate(Value& v, const Location& where) {
+  v.set_location(where);
+  for (auto& i : v.items()) relocate(i, where);
+  for (auto& e : v.entries()) {
+    e.key_location = where;
+    relocate(e.value, where);
+  }
+}
+
+// Sets `path` (dotted) inside `map`. The rule for keys that contain dots themselves (librdkafka's
+// "session.timeout.ms"): at each level the longest existing key that is the whole rest of the
+// path, or a prefix of it followed by '.', wins; a prefix that names a map is descended into.
+// With no existing key, the first segment names a new key at the stage's config level (option
+// names hold no dots), and the whole rest is one key inside a nested map.
+bool set_path(Value& map, const std::string& path, Value value, const Location& where, bool top) {
+  const Value::Entry* best = nullptr;
+  for (const auto& e : map.entries()) {
+    const bool whole = e.key == path;
+    const bool prefix = path.size() > e.key.size() && path.starts_with(e.key) && path[e.key.size()] == '.' &&
+                        e.value.is_map();
+    if ((whole || prefix) && (!best || e.key.size() > best->key.size())) best = &e;
+  }
+  if (best && best->key != path) {
+    Value* next = map.find(best->key);
+    return set_path(*next, path.substr(best->key.size() + 1), std::move(value), where, false);
+  }
+  const auto dot = path.find('.');
+  if (best || !top || dot == std::string::npos) {
+    map.set(path, std::move(value), where);
+    return true;
+  }
+  Value inner = Value::map(where);
+  inner.set(path.substr(dot + 1), std::move(value), where);
+  map.set(path.substr(0, dot), std::move(inner), where);
+  return true;
+}
+
 }  // namespace
 
 void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vector<ConfigError>& errors) {
@@ -119,7 +159,21 @@ void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vec
     const std::string target = s.substr(0, dot);
     const std::string key = s.substr(dot + 1, eq - dot - 1);
     const Location where{"--set " + s, 0, 0};
-    Value value = Value::scalar(s.substr(eq + 1), where);
+    // The value is YAML: [a, b] is a list, {k: v} a map, 5 a number, "5" a string. An empty
+    // value is an empty string rather than null.
+    const std::string text = s.substr(eq + 1);
+    Value value = Value::scalar("", where, true);
+    if (!text.empty()) {
+      std::vector<ConfigError> value_errors;
+      auto parsed = config::parse_yaml(text, "--set " + s, value_errors);
+      if (!parsed || !value_errors.empty()) {
+        for (auto& e : value_errors) errors.push_back({where, e.message});
+        if (value_errors.empty()) errors.push_back({where, "--set: the value is not valid YAML"});
+        continue;
+      }
+      value = std::move(*parsed);
+      relocate(value, where);
+    }
     if (!root.is_map()) return;
     if (target == "run") {
       Value* run = root.find("run");
@@ -127,16 +181,24 @@ void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vec
         root.set("run", Value::map(where), where);
         run = root.find("run");
       }
+      if (!run->is_map()) {
+        errors.push_back({where, "--set: 'run' in the file is not a map"});
+        continue;
+      }
       run->set(key, std::move(value), where);
       continue;
     }
     Value* stages = root.find("stages");
     Value* stage = nullptr;
+    std::vector<std::string> ids;
     if (stages && stages->is_list())
       for (auto& st : stages->items())
-        if (const Value* id = st.find("id"); id && id->is_scalar() && id->text() == target) stage = &st;
+        if (const Value* id = st.find("id"); id && id->is_scalar()) {
+          ids.push_back(id->text());
+          if (id->text() == target) stage = &st;
+        }
     if (!stage) {
-      errors.push_back({where, fmt::format("--set: no stage with id '{}'", target)});
+      errors.push_back({where, fmt::format("--set: no stage with id '{}'{}", target, did_you_mean(target, ids))});
       continue;
     }
     Value* config = stage->find("config");
@@ -148,12 +210,13 @@ void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vec
       errors.push_back({where, fmt::format("--set: stage '{}' has a config that is not a map", target)});
       continue;
     }
-    config->set(key, std::move(value), where);
+    // An option the plugin does not have is refused by its own check, with a suggestion.
+    set_path(*config, key, std::move(value), where, true);
   }
 }
 
 std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string& file,
-                                           std::vector<ConfigError>& errors) {
+                                           std::vector<ConfigError>& errors, PipelineSpec* partial) {
   const std::size_t before = errors.size();
   PipelineSpec spec;
   spec.file = file;
@@ -187,7 +250,7 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
             spec.run.cycles = static_cast<int>(*n);
         }
       }
-      if (spec.run.cycles != 1 && !spec.run.duration)
+      if (spec.run.cycles != 1 && !run->find("duration"))  // an invalid duration is reported once, above
         errors.push_back({run->location(), "'run.cycles' needs 'run.duration': each cycle runs for that long"});
     }
   }
@@ -209,12 +272,16 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
       s.where = st.location();
       if (auto id = scalar(st.find("id"), "'id'", errors)) {
         s.id = *id;
-        if (!valid_id(s.id))
+        if (!valid_id(s.id)) {
           errors.push_back({st.find("id")->location(), fmt::format("stage id '{}' may hold only letters, digits, '-' and '_'", s.id)});
-        else if (!ids.insert(s.id).second)
+          s.usable_id = false;
+        } else if (!ids.insert(s.id).second) {
           errors.push_back({st.find("id")->location(), fmt::format("duplicate stage id '{}'", s.id)});
-      } else if (!st.find("id")) {
-        errors.push_back({st.location(), "stage: missing key 'id'"});
+          s.usable_id = false;
+        }
+      } else {
+        if (!st.find("id")) errors.push_back({st.location(), "stage: missing key 'id'"});
+        s.usable_id = false;
       }
       const std::string who = s.id.empty() ? std::string("stage") : fmt::format("stage '{}'", s.id);
       if (auto p = scalar(st.find("plugin"), "'plugin'", errors)) {
@@ -267,6 +334,7 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
     }
   }
   if (const Value* l = root.find("limits")) apply_limits(*l, spec, errors);
+  if (partial) *partial = spec;
   if (errors.size() != before) return std::nullopt;
   return spec;
 }
@@ -274,64 +342,73 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
 std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec, loader::Registry& registry,
                                                         std::vector<ConfigError>& errors) {
   const std::size_t before = errors.size();
-  std::map<std::string, loader::PluginPtr> plugins;
+  std::map<std::string, loader::PluginPtr> plugins;  // usable ids only
+  std::vector<loader::PluginPtr> loaded(spec.stages.size());  // every stage, repeats included
   std::set<std::string> bad_config;  // stages whose config failed: their wiring is not checked
-  for (const auto& s : spec.stages) {
+  std::vector<std::string> known;    // plugin names, for suggestions (discovered once)
+  for (std::size_t i = 0; i < spec.stages.size(); ++i) {
+    const auto& s = spec.stages[i];
+    if (s.plugin.empty()) continue;  // missing or malformed: reported by parse_pipeline
+    const std::string who = s.id.empty() ? std::string("stage") : fmt::format("stage '{}'", s.id);
     try {
-      plugins[s.id] = registry.get(s.plugin);
+      loaded[i] = registry.get(s.plugin);
     } catch (const std::exception& e) {
-      std::vector<std::string> known;
-      for (const auto& p : registry.discover()) known.push_back(p->info().name);
       std::string msg = e.what();
       if (msg.starts_with("unknown plugin")) {
+        if (known.empty())
+          for (const auto& p : registry.discover()) known.push_back(p->info().name);
         std::string dirs;
         for (const auto& d : registry.search_path()) dirs += (dirs.empty() ? "" : ", ") + d.string();
         msg = fmt::format("unknown plugin '{}'{} (looked for libflow-{}.so in {}; add a folder with --plugin-path DIR or FLOW_PLUGIN_PATH)",
                           s.plugin, did_you_mean(s.plugin, known), s.plugin, dirs);
       }
-      errors.push_back({s.plugin_where, fmt::format("stage '{}': {}", s.id, msg)});
+      errors.push_back({s.plugin_where, fmt::format("{}: {}", who, msg)});
       continue;
     }
+    if (s.usable_id) plugins[s.id] = loaded[i];
     Location cfg_where = s.config.is_null() ? s.where : s.config.location();
-    auto config_errors = plugins[s.id]->check(s.config, cfg_where);
-    if (!config_errors.empty()) bad_config.insert(s.id);
+    auto config_errors = loaded[i]->check(s.config, cfg_where);
+    if (!config_errors.empty() && s.usable_id) bad_config.insert(s.id);
     for (auto& e : config_errors) {
       if (e.where.line == 0 && e.where.file.empty()) e.where = cfg_where;
-      errors.push_back({e.where, fmt::format("stage '{}': {}", s.id, e.message)});
+      errors.push_back({e.where, fmt::format("{}: {}", who, e.message)});
     }
   }
   // Inputs: they exist, the named outputs exist, kinds fit.
   std::map<std::string, std::vector<std::string>> edges;  // consumer -> producers
-  for (const auto& s : spec.stages) {
-    auto me = plugins.find(s.id);
-    const bool is_source = me != plugins.end() && me->second->info().kind == StageKind::Source;
+  for (std::size_t i = 0; i < spec.stages.size(); ++i) {
+    const auto& s = spec.stages[i];
+    const std::string who = s.id.empty() ? std::string("stage") : fmt::format("stage '{}'", s.id);
+    const auto& mine = loaded[i];
+    const bool is_source = mine && mine->info().kind == StageKind::Source;
     if (is_source && !s.inputs.empty())
-      errors.push_back({s.inputs.front().where, fmt::format("stage '{}': a source ({}) takes no input", s.id, s.plugin)});
-    if (!is_source && me != plugins.end() && s.inputs.empty())
-      errors.push_back({s.where, fmt::format("stage '{}': a {} needs an 'input'", s.id, kind_name(me->second->info().kind))});
+      errors.push_back({s.inputs.front().where, fmt::format("{}: a source ({}) takes no input", who, s.plugin)});
+    if (!is_source && mine && s.inputs.empty())
+      errors.push_back({s.where, fmt::format("{}: a {} needs an 'input'", who, kind_name(mine->info().kind))});
     for (const auto& in : s.inputs) {
       const StageSpec* from = spec.stage(in.stage);
       if (!from) {
         std::vector<std::string> ids;
-        for (const auto& o : spec.stages) ids.push_back(o.id);
-        errors.push_back({in.where, fmt::format("stage '{}': input '{}' names no stage{}", s.id, in.str(), did_you_mean(in.stage, ids))});
+        for (const auto& o : spec.stages)
+          if (o.usable_id) ids.push_back(o.id);
+        errors.push_back({in.where, fmt::format("{}: input '{}' names no stage{}", who, in.str(), did_you_mean(in.stage, ids))});
         continue;
       }
       if (in.stage == s.id) {
-        errors.push_back({in.where, fmt::format("stage '{}': a stage cannot read its own output", s.id)});
+        errors.push_back({in.where, fmt::format("{}: a stage cannot read its own output", who)});
         continue;
       }
-      edges[s.id].push_back(in.stage);
+      if (s.usable_id && !is_source) edges[s.id].push_back(in.stage);  // a source's input is already an error
       auto p = plugins.find(in.stage);
       if (p == plugins.end()) continue;
       const auto& info = p->second->info();
       if (in.output.empty()) {
         if (!info.main_output)
-          errors.push_back({in.where, fmt::format("stage '{}': input '{}' is a {} ({}) that emits nothing", s.id, in.str(), kind_name(info.kind), info.name)});
+          errors.push_back({in.where, fmt::format("{}: input '{}' is a {} ({}) that emits nothing", who, in.str(), kind_name(info.kind), info.name)});
       } else if (std::find(info.extra_outputs.begin(), info.extra_outputs.end(), in.output) == info.extra_outputs.end()) {
         std::string outs;
         for (const auto& o : info.extra_outputs) outs += (outs.empty() ? "" : ", ") + o;
-        errors.push_back({in.where, fmt::format("stage '{}': '{}' has no output '{}' ({} outputs: {}){}", s.id, in.stage, in.output,
+        errors.push_back({in.where, fmt::format("{}: '{}' has no output '{}' ({} outputs: {}){}", who, in.stage, in.output,
                                                 info.name, outs.empty() ? "only the main one" : outs, did_you_mean(in.output, info.extra_outputs))});
       }
     }
@@ -339,7 +416,7 @@ std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec
   // Columns: what each stage reads against what its upstream declares it emits.
   for (const auto& s : spec.stages) {
     auto me = plugins.find(s.id);
-    if (me == plugins.end() || bad_config.count(s.id)) continue;
+    if (!s.usable_id || me == plugins.end() || bad_config.count(s.id)) continue;
     const auto wants = me->second->input_columns(s.config);
     if (wants.empty()) continue;
     for (const auto& in : s.inputs) {
@@ -379,7 +456,7 @@ std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec
     return upstream_sources[id];
   };
   for (const auto& s : spec.stages) {
-    if (s.stop_after.empty()) continue;
+    if (s.stop_after.empty() || !s.usable_id) continue;
     auto me = plugins.find(s.id);
     if (me != plugins.end() && me->second->info().kind != StageKind::Source) {
       errors.push_back({s.stop_after.front().where, fmt::format("stage '{}': 'stop_after' applies to sources only", s.id)});
@@ -393,8 +470,8 @@ std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec
       }
     }
   }
-  if (errors.size() == before) {
-    // Wait graph: source S waits for stage T; T finishes once every source upstream of it stopped.
+  {
+    // Wait graph (stages that name no stage wait for nothing, reported above): source S waits for stage T; T finishes once every source upstream of it stopped.
     std::map<std::string, std::vector<std::string>> waits;  // source -> sources it transitively waits for
     for (const auto& s : spec.stages)
       for (const auto& t : s.stop_after) {
@@ -419,22 +496,40 @@ std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec
       }
   }
 
-  // Cycles: depth-first search over consumer -> producer edges.
+  // Cycles: depth-first search over consumer -> producer edges; reported once per cycle, at the
+  // first stage of the cycle in file order, with the path.
   std::map<std::string, int> state;  // 0 new, 1 on stack, 2 done
-  std::function<bool(const std::string&)> visit = [&](const std::string& id) {
+  std::vector<std::string> stack;
+  std::set<std::string> reported;
+  std::function<void(const std::string&)> visit = [&](const std::string& id) {
     state[id] = 1;
+    stack.push_back(id);
     for (const auto& dep : edges[id]) {
-      if (state[dep] == 1) return true;
-      if (state[dep] == 0 && visit(dep)) return true;
+      if (state[dep] == 1) {
+        std::vector<std::string> loop(std::find(stack.begin(), stack.end(), dep), stack.end());
+        const StageSpec* first = nullptr;
+        for (const auto& st : spec.stages)
+          if (st.usable_id && std::find(loop.begin(), loop.end(), st.id) != loop.end()) {
+            first = &st;
+            break;
+          }
+        if (!first || reported.count(first->id)) continue;
+        for (const auto& l : loop) reported.insert(l);
+        // Printed in data-flow order, starting and ending at the first stage.
+        std::reverse(loop.begin(), loop.end());
+        std::rotate(loop.begin(), std::find(loop.begin(), loop.end(), first->id), loop.end());
+        std::string path;
+        for (const auto& l : loop) path += l + " -> ";
+        errors.push_back({first->where, fmt::format("stage '{}': its inputs form a cycle ({}{})", first->id, path, first->id)});
+      } else if (state[dep] == 0) {
+        visit(dep);
+      }
     }
+    stack.pop_back();
     state[id] = 2;
-    return false;
   };
   for (const auto& s : spec.stages)
-    if (state[s.id] == 0 && visit(s.id)) {
-      errors.push_back({s.where, fmt::format("stage '{}': its inputs form a cycle", s.id)});
-      break;
-    }
+    if (s.usable_id && state[s.id] == 0) visit(s.id);
   if (errors.size() != before) return {};
   return plugins;
 }

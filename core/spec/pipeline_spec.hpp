@@ -38,6 +38,9 @@ struct StageSpec {
   // Sources only: on a stop (duration, signal), ask this source to stop only once these stages
   // have finished, e.g. a Kafka consumer after the producer stage of the same file has flushed.
   std::vector<OutputRef> stop_after;
+  // False when the id is missing, malformed or a repeat: the stage's plugin, options and inputs
+  // are still checked (one pass finds every error), but nothing is wired to it.
+  bool usable_id = true;
 };
 
 struct RunSettings {
@@ -66,10 +69,13 @@ struct PipelineSpec {
 // option of a stage; "run.duration=30s" / "run.cycles=3" set run settings.
 void apply_overrides(Value& root, const std::vector<std::string>& sets, std::vector<ConfigError>& errors);
 
+// nullopt on any error; `partial`, when given, receives what could be read even then, so that
+// check_pipeline can still report the plugin, option and wiring errors in the same pass.
 std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string& file,
-                                           std::vector<ConfigError>& errors);
+                                           std::vector<ConfigError>& errors, PipelineSpec* partial = nullptr);
 
-// Loads each stage's plugin and checks configs, inputs, outputs and the graph's shape.
+// Loads each stage's plugin and checks configs, inputs, outputs and the graph's shape. Accepts a
+// partial spec (see parse_pipeline) and reports no error that only follows from another.
 // Returns the plugins by stage id (only when no error was found).
 std::map<std::string, loader::PluginPtr> check_pipeline(const PipelineSpec& spec, loader::Registry& registry,
                                                         std::vector<ConfigError>& errors);

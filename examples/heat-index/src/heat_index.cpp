@@ -38,6 +38,8 @@ class HeatIndex : public flow::Processor {
     return {"acme.heat-index", "1.0.0", flow::StageKind::Transform,
             "Adds heat_index, computed from temperature and relative humidity (US NWS formula)"};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "units: celsius\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add_enum("units", &Options::units, {{"celsius", Units::Celsius}, {"fahrenheit", Units::Fahrenheit}},

@@ -22,6 +22,8 @@ class ThresholdFlagger : public flow::Processor {
     return {"acme.threshold-flagger", "1.0.0", flow::StageKind::Transform,
             "Adds a bool column that is true when a reading is above a threshold"};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "threshold: 30\nfield: temperature\ncolumn: hot\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("threshold", &Options::threshold, "A reading above this value is flagged").range(-1e9, 1e9);

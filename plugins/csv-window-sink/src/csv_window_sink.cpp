@@ -50,6 +50,8 @@ class CsvWindowSink : public flow::Processor {
             .description = "Writes records in time windows to durable CSV part files and emits a file event per part",
             .main_output = true};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "path: ${TMPDIR}/parts\nwindow: 10s\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("path", &Options::path, "Directory of the part files (created if missing)").required();

@@ -80,6 +80,8 @@ class DuckdbSink : public flow::Processor {
             .description = "Appends records to a DuckDB table, one transaction per window, with the source positions it covers",
             .main_output = false};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "path: ${TMPDIR}/readings.duckdb\ntable: readings\nwindow: 5s\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("path", &Options::path, "DuckDB database file (created if missing)").required();

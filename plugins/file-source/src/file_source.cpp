@@ -102,6 +102,8 @@ class FileSource : public flow::Source {
             "durable checkpoint of acknowledged offsets",
             {"invalid"}};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "paths: [\"${TMPDIR}/*.log\"]\ncheckpoint_dir: ${TMPDIR}/ckpt\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("paths", &Options::paths, "Files to read: paths or globs (* ? [...]); files that match later are read too")

@@ -31,6 +31,8 @@ class JsonValidator : public flow::Processor {
             "leave with a reason on output 'invalid'",
             {"invalid"}};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "schema:\n  sensor_id: int\n  temperature: float\n  humidity: float\n  timestamp: timestamp\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("field", &Options::field, "Input column holding the JSON message");

@@ -59,6 +59,8 @@ class KafkaSink : public flow::Processor {
             .description = "Produces each record to a Kafka topic; acknowledges once Kafka confirmed delivery",
             .main_output = false};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "brokers: embedded   # an in-process mock cluster; a real one: host1:9092,host2:9092\ntopic: readings\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("brokers", &Options::brokers,

@@ -93,6 +93,8 @@ class KafkaSource {
     return {"kafka-source", "1.0.0", flow::StageKind::Source,
             "Consumes Kafka topics into raw message batches; commits only acknowledged offsets"};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "brokers: embedded   # an in-process mock cluster; a real one: host1:9092,host2:9092\ntopics: [readings]\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("brokers", &Options::brokers,

@@ -207,6 +207,8 @@ class MergeArchive : public flow::Processor {
             .description = "Merges committed CSV part files into one archive file, then deletes the parts (journaled)",
             .main_output = false};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "parts_dir: ${TMPDIR}/parts\nbackup_dir: ${TMPDIR}/backup\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("parts_dir", &Options::parts_dir, "Directory of the part files (csv-window-sink's path)").required();

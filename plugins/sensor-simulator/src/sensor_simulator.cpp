@@ -40,6 +40,8 @@ class SensorSimulator : public flow::Source {
     return {"sensor-simulator", "1.0.0", flow::StageKind::Source,
             "Generates reproducible IoT sensor readings (JSON raw messages), optionally with invalid ones"};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "sensors: 4\nrate: 10\nseed: 42\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("sensors", &Options::sensors, "Number of sensors (ids 1..sensors); each round has one reading per sensor")

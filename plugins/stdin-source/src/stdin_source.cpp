@@ -37,6 +37,8 @@ class StdinSource : public flow::Source {
     return {"stdin-source", "1.0.0", flow::StageKind::Source,
             "Reads lines of standard input as raw messages; end of input ends the pipeline"};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "format: lines\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("format", &Options::format,

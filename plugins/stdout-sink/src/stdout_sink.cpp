@@ -80,6 +80,8 @@ class StdoutSink : public flow::Processor {
             .description = "Writes records to standard output as JSON lines or CSV; a closed reader (EPIPE) ends the run",
             .main_output = false};
   }
+  // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
+  static const char* example() { return "format: json\n"; }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("format", &Options::format,

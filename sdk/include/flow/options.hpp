@@ -462,7 +462,10 @@ class OptionTable {
                                                     did_you_mean(*t, spec.allowed)});
         }
       } catch (const ConfigException& ex) {
-        errors.push_back({ex.where(), "option '" + spec.name + "': " + ex.what()});
+        // A value beyond the C++ type ("-1" for an unsigned option) names the declared range too.
+        std::string msg = ex.what();
+        if (msg.ends_with("is out of range") && !option_range_text(spec).empty()) msg += " " + option_range_text(spec);
+        errors.push_back({ex.where(), "option '" + spec.name + "': " + msg});
       }
     }
     check_required(config, seen, errors);

@@ -19,6 +19,10 @@
 // Optional, so that `flowctl validate` checks the wiring before anything runs:
 //   static std::vector<flow::ColumnSpec> input_columns(const Options&);   // what it reads
 //   static std::optional<flow::Schema> output_schema(const Options&);     // what it emits
+// Optional, and expected of every published plugin: `static const char* example()`, a YAML map
+// of options that its own `check` accepts. `flowctl plugins describe` and the README print it,
+// `flowctl test-plugin` runs the conformance suite with it when no --config is given (there,
+// "${TMPDIR}" becomes a fresh folder).
 #pragma once
 
 #include <boost/config.hpp>
@@ -117,6 +121,8 @@ struct PluginDescriptor {
   // The schema of its main output, for a config `check` accepted; nullopt when only the data
   // decides it (or the plugin does not say).
   std::function<std::optional<Schema>(const Value& config)> output_schema;
+  // An example config (YAML text, a map of options); empty when the plugin gives none.
+  std::string example;
 };
 
 namespace detail {
@@ -135,6 +141,11 @@ concept HasOutputSchema = requires(const typename S::Options& o) {
 };
 
 template <class S>
+concept HasExample = requires {
+  { S::example() } -> std::convertible_to<const char*>;
+};
+
+template <class S>
 PluginDescriptor make_descriptor() {
   static_assert(std::is_base_of_v<Stage, S>, "FLOW_PLUGIN: the class must derive from flow::Source or flow::Processor");
   auto table = std::make_shared<OptionTable<typename S::Options>>();
@@ -143,6 +154,7 @@ PluginDescriptor make_descriptor() {
   d.info = S::info();
   if (d.info.kind == StageKind::Source || d.info.kind == StageKind::Transform) d.info.main_output = true;
   d.options = table->specs();
+  if constexpr (HasExample<S>) d.example = S::example();
   d.check = [table](const Value& config) {
     std::vector<ConfigError> errors;
     auto opts = table->parse(config, errors);

@@ -183,4 +183,53 @@ TEST(Flowctl, GraphPrintsDotAndMermaid) {
   EXPECT_THAT(m.out(), ::testing::HasSubstr("src --> out"));
 }
 
+TEST(Flowctl, ValidatePrintSubstitutesVariablesAndOverrides) {
+  TempDir dir;
+  const auto file = dir / "v.yaml";
+  flow::test::write_file(file, "name: v\nstages:\n  - id: src\n    plugin: test.counter-source\n"
+                               "    config:\n      count: ${FLOW_T_COUNT:-3}\n"
+                               "  - id: out\n    plugin: test.collect-sink\n    input: src\n"
+                               "    config: {path: \"${FLOW_T_UNSET}/o.txt\"}\n");
+  // Unset variable: an error at its line and column; global options after the subcommand.
+  auto bad = flowctl(dir, {"validate", file.string(), "--log-level", "debug"}, "bad");
+  ASSERT_EQ(bad.wait(30s), 2);
+  EXPECT_THAT(bad.err(), ::testing::HasSubstr(file.string() + ":10:21: error: environment variable 'FLOW_T_UNSET' is not set"));
+  flow::test::write_file(file, flow::test::read_file(file).replace(flow::test::read_file(file).find("${FLOW_T_UNSET}"), 15, "$${X}"));
+  auto good = flowctl(dir, {"validate", file.string(), "--print", "--set", "src.batch_size=4"}, "good");
+  ASSERT_EQ(good.wait(30s), 0) << good.err();
+  EXPECT_THAT(good.out(), ::testing::HasSubstr("count: 3\n      batch_size: 4"));
+  EXPECT_THAT(good.out(), ::testing::HasSubstr("path: \"${X}/o.txt\""));
+}
+
+TEST(Flowctl, GraphDrawsTheKafkaHop) {
+  if (!std::filesystem::exists(std::filesystem::path(FLOW_PLUGIN_DIR) / "libflow-kafka-sink.so"))
+    GTEST_SKIP() << "the Kafka plugins are not in this build";
+  TempDir dir;
+  auto dot = flowctl(dir, {"graph", std::string(FLOW_SOURCE_DIR) + "/pipelines/iot-demo.yaml"}, "dot");
+  ASSERT_EQ(dot.wait(30s), 0) << dot.err();
+  EXPECT_THAT(dot.out(), ::testing::HasSubstr("publish -> consume [style=dashed, label=\"kafka: sensor-data\"];"));
+  auto mm = flowctl(dir, {"graph", std::string(FLOW_SOURCE_DIR) + "/pipelines/iot-demo.yaml", "--format", "mermaid"}, "mm");
+  ASSERT_EQ(mm.wait(30s), 0) << mm.err();
+  EXPECT_THAT(mm.out(), ::testing::HasSubstr("publish -.->|kafka: sensor-data| consume"));
+  // The producer half alone has no consumer: no hop.
+  auto half = flowctl(dir, {"graph", std::string(FLOW_SOURCE_DIR) + "/pipelines/iot-producer.yaml"}, "half");
+  ASSERT_EQ(half.wait(30s), 0) << half.err();
+  EXPECT_THAT(half.out(), ::testing::Not(::testing::HasSubstr("kafka:")));
+}
+
+TEST(Flowctl, SighupNeitherKillsNorStopsTheRun) {
+  TempDir dir;
+  auto p = flowctl(dir, {"run", endless_pipeline(dir)});
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir / "out.txt") && line_count(dir / "out.txt") > 100; }));
+  p.signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return p.err().find("SIGHUP: reloading") != std::string::npos; })) << p.err();
+  const auto at_hup = line_count(dir / "out.txt");
+  ASSERT_TRUE(eventually([&] { return line_count(dir / "out.txt") > at_hup + 100; })) << "the run stopped after SIGHUP";
+  p.signal(SIGTERM);
+  auto rc = p.wait(60s);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 0) << p.err();
+  EXPECT_EQ(line_count(dir / "out.txt"), records_out(p.err(), "src")) << p.err();
+}
+
 }  // namespace

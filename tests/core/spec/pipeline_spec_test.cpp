@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "host/yaml_value.hpp"
 
 namespace {
@@ -78,7 +80,7 @@ const Case kCases[] = {
      {"p.yaml:3:5: error: stage 'p': a transform needs an 'input'"}},
     {"cycle",
      "name: x\nstages:\n  - id: a\n    plugin: test.passthrough\n    input: b\n  - id: b\n    plugin: test.passthrough\n    input: a\n",
-     {"p.yaml:3:5: error: stage 'a': its inputs form a cycle"}},
+     {"p.yaml:3:5: error: stage 'a': its inputs form a cycle (a -> b -> a)"}},
     {"duplicate_stage_id",
      "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: s\n    plugin: test.counter-source\n",
      {"p.yaml:5:9: error: duplicate stage id 's'"}},
@@ -209,6 +211,90 @@ TEST(YamlValue, QuotedScalarsStayStrings) {
   EXPECT_EQ(v->find("d")->text(), "null");
   EXPECT_EQ(v->find("b")->location().line, 2);
   EXPECT_EQ(v->find("b")->location().column, 4);
+}
+
+}  // namespace
+
+namespace {
+
+std::optional<std::string> fake_env(const std::string& name) {
+  if (name == "HOST") return "broker:9092";
+  if (name == "EMPTY") return "";
+  return std::nullopt;
+}
+
+std::string expand(const std::string& text, std::vector<std::string>* errs = nullptr) {
+  std::vector<flow::ConfigError> errors;
+  auto out = flow::config::expand_variables(text, {"f.yaml", 3, 10}, errors, fake_env);
+  if (errs)
+    for (const auto& e : errors) errs->push_back(e.str());
+  return out;
+}
+
+TEST(Variables, SetDefaultRequiredAndEscape) {
+  EXPECT_EQ(expand("${HOST}/x"), "broker:9092/x");
+  EXPECT_EQ(expand("a${MISSING:-b c}d"), "ab cd");
+  EXPECT_EQ(expand("${EMPTY:-dflt}"), "dflt");  // ':-' covers empty too
+  EXPECT_EQ(expand("${HOST:?need it}"), "broker:9092");
+  EXPECT_EQ(expand("$${HOST} and $HOST"), "${HOST} and $HOST");
+}
+
+TEST(Variables, UnsetIsAnErrorAtItsColumn) {
+  std::vector<std::string> errs;
+  expand("ab${NOPE}", &errs);
+  expand("${NOPE:?set it to the broker list}", &errs);
+  expand("${1x}", &errs);
+  expand("x ${OPEN", &errs);
+  EXPECT_THAT(errs, ::testing::ElementsAre(
+                        "f.yaml:3:12: error: environment variable 'NOPE' is not set (give a default with ${NOPE:-default})",
+                        "f.yaml:3:10: error: environment variable 'NOPE' is not set: set it to the broker list",
+                        "f.yaml:3:10: error: '${1x}' is not a variable: expected ${NAME}, ${NAME:-default} or ${NAME:?message}",
+                        "f.yaml:3:12: error: unterminated '${' (write '$${' for a literal '${')"));
+}
+
+TEST(Variables, ExpandedInValuesNotKeysWithFilePositions) {
+  ::setenv("FLOW_TEST_VAR", "7", 1);
+  ::unsetenv("FLOW_TEST_UNSET");
+  std::vector<flow::ConfigError> errors;
+  auto v = flow::config::parse_yaml("${FLOW_TEST_VAR}: ${FLOW_TEST_VAR}\nb: \"x${FLOW_TEST_UNSET}\"\n", "p.yaml", errors);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->find("${FLOW_TEST_VAR}")->text(), "7");
+  EXPECT_FALSE(v->find("${FLOW_TEST_VAR}")->quoted());  // a plain 7 stays a number
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].str(), "p.yaml:2:6: error: environment variable 'FLOW_TEST_UNSET' is not set (give a default with ${FLOW_TEST_UNSET:-default})");
+}
+
+TEST(Overrides, YamlValuesAndDottedKeysInsideMaps) {
+  std::vector<flow::ConfigError> errors;
+  auto root = flow::config::parse_yaml(
+      "name: x\nstages:\n  - id: s\n    plugin: p\n    config:\n      librdkafka: {session.timeout.ms: 1000}\n"
+      "      schema: {t: {max: 1}}\n",
+      "p.yaml", errors);
+  ASSERT_TRUE(root);
+  flow::spec::apply_overrides(*root,
+                              {"s.topics=[a, b]", "s.librdkafka.session.timeout.ms=6000", "s.librdkafka.fetch.max.bytes=5",
+                               "s.schema.t.max=90", "s.fresh.a.b=1", "s.name=\"5\"", "s.empty="},
+                              errors);
+  ASSERT_TRUE(errors.empty()) << errors[0].str();
+  const flow::Value& c = *root->find("stages")->items()[0].find("config");
+  ASSERT_TRUE(c.find("topics")->is_list());
+  EXPECT_EQ(c.find("topics")->items().size(), 2u);
+  EXPECT_EQ(c.find("librdkafka")->find("session.timeout.ms")->text(), "6000");
+  EXPECT_EQ(c.find("librdkafka")->find("fetch.max.bytes")->text(), "5");
+  EXPECT_EQ(c.find("schema")->find("t")->find("max")->text(), "90");
+  EXPECT_EQ(c.find("fresh")->find("a.b")->text(), "1");  // no existing key: first segment, then the rest
+  EXPECT_TRUE(c.find("name")->quoted());
+  EXPECT_EQ(c.find("empty")->text(), "");
+}
+
+TEST(Overrides, ZeroDurationReportsTheDurationOnly) {
+  std::vector<flow::ConfigError> errors;
+  auto root = flow::config::parse_yaml("name: x\nrun: {cycles: 2, duration: 5s}\nstages:\n  - id: s\n    plugin: p\n", "p.yaml", errors);
+  ASSERT_TRUE(root);
+  flow::spec::apply_overrides(*root, {"run.duration=0"}, errors);
+  flow::spec::parse_pipeline(*root, "p.yaml", errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].str(), "--set run.duration=0: error: 'run.duration' must be a positive duration such as 30s or 2m, got '0'");
 }
 
 }  // namespace
