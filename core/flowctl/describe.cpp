@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "flow/text.hpp"
+#include "host/yaml_value.hpp"
 
 namespace flow::cli {
 namespace {
@@ -37,13 +38,21 @@ std::string outputs_text(const PluginInfo& i) {
   return o.empty() ? "none" : o;
 }
 
-// The declared wiring for the default options ("depends on its options" when those are not
-// enough, e.g. a required option).
+// The config the declared wiring is shown for: the plugin's example, else the defaults.
+Value sample_config(const PluginDescriptor& d) {
+  if (d.example.empty()) return Value();
+  std::vector<ConfigError> errors;
+  auto v = config::parse_yaml(d.example, "<example>", errors);
+  return v && errors.empty() ? *v : Value();
+}
+
+// The declared wiring for the example or default options ("depends on its options" when those
+// are not enough, e.g. a required option).
 std::string reads_text(const PluginDescriptor& d) {
   if (d.info.kind == StageKind::Source) return "";
   std::vector<ColumnSpec> cols;
   try {
-    if (d.input_columns) cols = d.input_columns(Value());
+    if (d.input_columns) cols = d.input_columns(sample_config(d));
   } catch (...) {
     return "depends on its options";
   }
@@ -57,7 +66,7 @@ std::string reads_text(const PluginDescriptor& d) {
 std::string emits_text(const PluginDescriptor& d) {
   if (!d.info.main_output) return "";
   try {
-    auto schema = d.output_schema ? d.output_schema(Value()) : std::nullopt;
+    auto schema = d.output_schema ? d.output_schema(sample_config(d)) : std::nullopt;
     if (!schema) return "decided by the data";
     std::string t;
     for (const auto& f : schema->fields()) t += fmt::format("{}{} {}", t.empty() ? "" : ", ", f.name, type_name(f.type));

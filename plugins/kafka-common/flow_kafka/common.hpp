@@ -62,6 +62,7 @@ struct LogRoutes {
     auto it = r.by_handle.find(rk);
     const auto sink = it != r.by_handle.end() ? it->second : r.creating;
     if (sink) (*sink)(level, std::string(fac) + ": " + buf);
+    else std::fprintf(stderr, "%%%d|%s|%s| %s\n", level, fac, rk ? rd_kafka_name(rk) : "", buf);  // no stage to name
   }
 };
 
@@ -245,7 +246,7 @@ class Outage {
       if (const auto cut = o->last_failure_.find(" (after "); cut != std::string::npos) o->last_failure_.resize(cut);
       return;
     }
-    std::fprintf(stderr, "%%%d|%s|%s| %s\n", level, fac, rk ? rd_kafka_name(rk) : "", buf);
+    LogRoutes::log_cb(rk, level, fac, buf);  // every other line through the stage's logger
   }
 
   void begin(const char* reason) {

@@ -988,6 +988,8 @@ class KafkaSourceStage : public flow::Source {
  public:
   using Options = KafkaSource::Options;
   static flow::PluginInfo info() { return KafkaSource::info(); }
+  static const char* example() { return KafkaSource::example(); }
+  static std::optional<flow::Schema> output_schema(const Options&) { return *flow::raw_message_schema(); }
   static void declare(flow::OptionTable<Options>& t) { KafkaSource::declare(t); }
   static void check(const Options& o, const flow::Value& config, std::vector<flow::ConfigError>& errors) {
     KafkaSource::check(o, config, errors);
