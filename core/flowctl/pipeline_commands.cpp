@@ -19,6 +19,7 @@
 #include "observability/summary.hpp"
 #include "runtime/log.hpp"
 #include "runtime/runtime.hpp"
+#include "spec/delivery_check.hpp"
 #include "spec/pipeline_spec.hpp"
 
 namespace flow::cli {
@@ -277,6 +278,9 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
       return;
     }
     if (*vprint) return;
+    // Not errors: the run goes ahead, at-least-once, and the source says so again when it opens.
+    for (const auto& w : spec::delivery_warnings(loaded->spec, loaded->plugins))
+      std::fprintf(stderr, "%s: warning: %s\n", w.where.str().c_str(), w.message.c_str());
     std::printf("%s: ok (pipeline '%s', %zu stages)\n", vfile->c_str(), loaded->spec.name.c_str(), loaded->spec.stages.size());
   });
 

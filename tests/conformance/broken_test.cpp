@@ -77,7 +77,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"undocumented-option", {"descriptor.options-documented"}},
                       Case{"bad-default", {"descriptor.defaults"}},
                       Case{"ignores-stop", {"lifecycle.stop-idle", "lifecycle.stop-blocked", "data.source-batches"}},
-                      Case{"never-acks", {"ack.exactly-once"}}, Case{"forwards-and-acks", {"ack.handed-on"}},
+                      Case{"never-acks", {"ack.exactly-once"}}, Case{"own-input-never-acks", {"ack.exactly-once"}},
+                      Case{"forwards-and-acks", {"ack.handed-on"}},
                       Case{"crash-on-bad-bytes", {"data.random-bytes", "data.malformed-records"}},
                       Case{"hangs-on-large", {"data.large-batch"}}),
     [](const ::testing::TestParamInfo<Case>& info) {

@@ -48,10 +48,13 @@ class CsvWindowSink : public flow::Processor {
   static flow::PluginInfo info() {
     return {.name = "csv-window-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
             .description = "Writes records in time windows to durable CSV part files and emits a file event per part",
-            .main_output = true};
+            .main_output = true,
+            .durable_positions = true};
   }
   // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
   static const char* example() { return "path: ${TMPDIR}/parts\nwindow: 10s\n"; }
+  // Its conformance input: it takes rows of any schema, so rows of every column type.
+  static flow::Batch sample_input(const Options&, const flow::SampleRequest& r) { return flow::sample_rows_of_every_type(r); }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("path", &Options::path, "Directory of the part files (created if missing)").required();

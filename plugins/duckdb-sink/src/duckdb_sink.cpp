@@ -82,6 +82,8 @@ class DuckdbSink : public flow::Processor {
   }
   // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
   static const char* example() { return "path: ${TMPDIR}/readings.duckdb\ntable: readings\nwindow: 5s\n"; }
+  // Its conformance input: it takes rows of any schema, so rows of every column type.
+  static flow::Batch sample_input(const Options&, const flow::SampleRequest& r) { return flow::sample_rows_of_every_type(r); }
 
   static void declare(flow::OptionTable<Options>& t) {
     t.add("path", &Options::path, "DuckDB database file (created if missing)").required();

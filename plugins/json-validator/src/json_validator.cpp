@@ -1,6 +1,7 @@
 // json-validator: raw JSON messages in, typed columns out; every rejected record leaves with a
 // reason (dead letters on output "invalid"), is dropped, or fails the pipeline.
 #include <array>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,6 +15,40 @@ using json_validator::FieldType;
 using json_validator::Reason;
 
 using flow::dead_letter_schema;  // the shared shape, so one rejects sink takes every stage's
+
+// A JSON value that `f` accepts, varying with `i`.
+std::string sample_value(const json_validator::FieldSpec& f, int64_t i, int64_t micros) {
+  switch (f.type) {
+    case FieldType::Int: {
+      if (!f.allowed_ints.empty()) return std::to_string(f.allowed_ints[static_cast<std::size_t>(i) % f.allowed_ints.size()]);
+      const int64_t lo = f.min_int.value_or(1), hi = f.max_int.value_or(lo + 9);
+      return std::to_string(lo + (hi > lo ? i % (hi - lo + 1) : 0));
+    }
+    case FieldType::Float: {
+      if (!f.allowed_floats.empty()) return flow::format_double(f.allowed_floats[static_cast<std::size_t>(i) % f.allowed_floats.size()]);
+      const double lo = f.min.value_or(15.0), hi = f.max.value_or(lo + 20.0);
+      return flow::format_double(lo + (hi - lo) * static_cast<double>(i % 100) / 100.0);
+    }
+    case FieldType::String:
+      if (!f.allowed_strings.empty()) return flow::json_string(f.allowed_strings[static_cast<std::size_t>(i) % f.allowed_strings.size()]);
+      return flow::json_string("sample-" + std::to_string(i));
+    case FieldType::Bool:
+      if (!f.allowed_bools.empty()) return f.allowed_bools[static_cast<std::size_t>(i) % f.allowed_bools.size()] ? "true" : "false";
+      return i % 2 ? "true" : "false";
+    case FieldType::Timestamp: {
+      // strftime knows every directive of the format but %f (fraction digits).
+      std::string format = f.format.text();
+      for (std::size_t at; (at = format.find("%f")) != std::string::npos;) format.replace(at, 2, "000");
+      const std::time_t secs = static_cast<std::time_t>(micros / 1'000'000);
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      char buf[128];
+      const std::size_t n = std::strftime(buf, sizeof buf, format.c_str(), &tm);
+      return flow::json_string(std::string_view(buf, n));
+    }
+  }
+  return "null";
+}
 
 class JsonValidator : public flow::Processor {
  public:
@@ -57,6 +92,33 @@ class JsonValidator : public flow::Processor {
       errors.push_back({v ? v->location() : config.location(), "option 'field': must not be empty"});
     }
     (void)json_validator::parse_schema(o.schema, errors);
+  }
+
+  // Its conformance input: messages that satisfy the configured schema (bounds, allowed values,
+  // timestamp formats), in the `field` column of Kafka-shaped rows.
+  static flow::Batch sample_input(const Options& o, const flow::SampleRequest& r) {
+    std::vector<flow::ConfigError> errors;
+    const auto fields = json_validator::parse_schema(o.schema, errors);
+    if (!errors.empty()) throw std::runtime_error(errors.front().message);
+    const flow::SchemaPtr schema = o.field == "value" ? flow::raw_message_schema() : flow::make_schema({{o.field, flow::Type::String}});
+    flow::Batch b(schema);
+    const std::size_t col = *schema->index_of(o.field);
+    for (std::size_t k = 0; k < r.rows; ++k) {
+      const int64_t i = r.first + static_cast<int64_t>(k);
+      std::string json = "{";
+      for (const auto& f : fields) {
+        if (json.size() > 1) json += ',';
+        json += flow::json_string(f.name) + ':' + sample_value(f, i, r.now_us + i * 1000);
+      }
+      json += '}';
+      for (std::size_t c = 0; c < b.num_columns(); ++c) {
+        auto& column = b.column(c);
+        if (c == col) column.append_string(json);
+        else if (column.type() == flow::Type::String) column.append_string("conformance");
+        else column.append_int64(c == 4 ? i : (c == 5 ? r.now_us + i * 1000 : 0));
+      }
+    }
+    return b;
   }
 
   // Declared wiring: `flowctl validate` checks the input edge and what readers of the output need.

@@ -371,3 +371,26 @@ TEST(JsonValidator, SchemaIsRequiredAndMustBeAMap) {
 }
 
 }  // namespace
+
+// --- the conformance sample ---------------------------------------------------------------
+
+TEST(JsonValidator, ConformanceSampleIsValidForTheConfiguredSchema) {
+  const std::vector<std::string> configs = {
+      kSchema,
+      "schema:\n  t: {type: timestamp, format: \"%d/%m/%Y %H:%M:%S.%f%z\"}\n  e: {type: timestamp, format: \"%s\"}\n",
+      "field: payload\nschema:\n  id: {type: int, min: 100, max: 200}\n  level: {type: string, allowed: [low, high]}\n"
+      "  ok: {type: bool, allowed: [true]}\n  x: {type: float, min: -1, max: 1}\n  n: {type: int, allowed: [3, 5]}\n",
+  };
+  const auto& d = *flow_plugin_entry::descriptor();
+  for (const auto& config : configs) {
+    SCOPED_TRACE(config);
+    auto sample = d.sample_input(flow::testing::yaml(config), flow::SampleRequest{50, 7, 1'750'000'000'000'000, "/tmp"});
+    ASSERT_TRUE(sample.has_value());
+    ASSERT_EQ(sample->num_rows(), 50u);
+    StageHarness h(d, config);
+    h.open();
+    h.push(std::move(*sample));
+    EXPECT_EQ(h.output_rows(), 50u);
+    EXPECT_EQ(h.output_rows("invalid"), 0u) << h.output("invalid").at(0).column("message").string_at(0);
+  }
+}

@@ -210,6 +210,45 @@ class MergeArchive : public flow::Processor {
   // A config its own check accepts: `flowctl plugins describe`, the README and test-plugin use it.
   static const char* example() { return "parts_dir: ${TMPDIR}/parts\nbackup_dir: ${TMPDIR}/backup\n"; }
 
+  // Its conformance input: file events naming committed one-row parts (the part and its manifest
+  // entry, in the file-parts format), as csv-window-sink emits them. Past 1000 rows the events
+  // name parts that were never written, which the merge must refuse without a crash.
+  static flow::Batch sample_input(const Options& o, const flow::SampleRequest& r) {
+    constexpr const char* header = "sensor_id,temperature,humidity,timestamp";
+    const fs::path parts = o.parts_dir.empty() ? fs::path(r.dir) / "parts" : fs::path(o.parts_dir);
+    const fs::path commits = flow::parts::commits_dir(o.checkpoint_dir.empty() ? parts / "_checkpoint" : fs::path(o.checkpoint_dir));
+    flow::Batch b(flow::file_event_schema());
+    for (std::size_t k = 0; k < r.rows; ++k) {
+      const int64_t i = r.first + static_cast<int64_t>(k), micros = r.now_us + i * 1000;
+      const std::string name = flow::parts::part_name("part", "conformance", 0, i, 0);
+      const std::string text = std::string(header) + "\n" + std::to_string(i % 10 + 1) + ",21.5,40," +
+                               flow::parts::iso_utc(micros) + "\n";
+      if (r.rows <= 1000) {
+        fs::create_directories(commits);
+        fs::create_directories(parts);
+        flow::io::atomic_write_file(parts, name, text, false);
+        flow::parts::Manifest m;
+        m.part = name;
+        m.rows = 1;
+        m.bytes = text.size();
+        m.window_start_us = micros;
+        m.window_end_us = micros + 10'000'000;
+        m.run_id = "conformance";
+        m.window_seq = i;
+        m.header = header;
+        m.ranges = {{"conformance", 0, i, i + 1}};
+        flow::parts::write_manifest(commits, m, false);
+      }
+      b.column(0).append_string((parts / name).string());
+      b.column(1).append_int64(1);
+      b.column(2).append_int64(static_cast<int64_t>(text.size()));
+      b.column(3).append_timestamp(micros);
+      b.column(4).append_timestamp(micros + 10'000'000);
+      b.column(5).append_string(header);
+    }
+    return b;
+  }
+
   static void declare(flow::OptionTable<Options>& t) {
     t.add("parts_dir", &Options::parts_dir, "Directory of the part files (csv-window-sink's path)").required();
     t.add("checkpoint_dir", &Options::checkpoint_dir,

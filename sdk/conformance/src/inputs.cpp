@@ -1,44 +1,18 @@
 #include "inputs.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <ctime>
 #include <limits>
 
-#include "flow_parts/file_parts.hpp"
-
 namespace flow::conformance {
-
-const char* shape_name(Shape s) {
-  switch (s) {
-    case Shape::Raw: return "raw messages";
-    case Shape::Sensor: return "sensor rows";
-    case Shape::FileEvent: return "file events";
-  }
-  return "?";
-}
-
-const std::vector<Shape>& all_shapes() {
-  static const std::vector<Shape> shapes = {Shape::Raw, Shape::Sensor, Shape::FileEvent};
-  return shapes;
-}
 
 SchemaPtr sensor_schema() { return sensor_row_schema(); }
 
 namespace {
 
-constexpr const char* kPartHeader = "sensor_id,temperature,humidity,timestamp";
-
-SchemaPtr schema_of(Shape s) {
-  switch (s) {
-    case Shape::Raw: return raw_message_schema();
-    case Shape::Sensor: return sensor_schema();
-    case Shape::FileEvent: return file_event_schema();
-  }
-  return raw_message_schema();
-}
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
 std::string iso(int64_t micros) {
   const std::time_t secs = static_cast<std::time_t>(micros / 1'000'000);
@@ -75,101 +49,49 @@ std::string random_bytes(std::mt19937_64& rng, std::size_t max_len, bool allow_s
   return s;
 }
 
-}  // namespace
-
-Batch valid_batch(Shape shape, std::size_t rows, int64_t first, int64_t base_micros, const std::string& dir) {
-  Batch b(schema_of(shape));
-  for (std::size_t r = 0; r < rows; ++r) {
-    const int64_t i = first + static_cast<int64_t>(r);
-    const int64_t micros = base_micros + i * 1000;
-    switch (shape) {
-      case Shape::Raw: append_raw(b, "sensor-" + std::to_string(i % 10 + 1), sensor_json(i, micros), i, micros); break;
-      case Shape::Sensor:
-        b.column(0).append_int64(i % 10 + 1);
-        b.column(1).append_double(15.0 + static_cast<double>(i % 200) / 10.0);
-        b.column(2).append_double(30.0 + static_cast<double>(i % 400) / 10.0);
-        b.column(3).append_timestamp(micros);
-        break;
-      case Shape::FileEvent: {
-        // Real part files under <dir>/parts (a sample config points a file-consuming stage's
-        // input directory at ${TMPDIR}/parts); past 1000 rows the events name missing files.
-        // Committed parts in the file-parts format (plugins/file-parts-common): the part and its
-        // manifest entry.
-        const std::string name = flow::parts::part_name("part", "conformance", 0, i, 0);
-        const std::string part = dir + "/parts/" + name;
-        const std::string text = std::string(kPartHeader) + "\n" + std::to_string(i % 10 + 1) + ",21.5,40," + iso(micros) + "\n";
-        if (rows <= 1000) {
-          std::filesystem::create_directories(dir + "/parts");
-          std::ofstream(part, std::ios::binary) << text;
-          flow::parts::Manifest m;
-          m.part = name;
-          m.rows = 1;
-          m.bytes = text.size();
-          m.window_start_us = micros;
-          m.window_end_us = micros + 10'000'000;
-          m.run_id = "conformance";
-          m.window_seq = i;
-          m.header = kPartHeader;
-          m.ranges = {{"conformance", 0, i, i + 1}};
-          std::filesystem::create_directories(flow::parts::commits_dir(dir + "/parts/_checkpoint"));
-          flow::parts::write_manifest(flow::parts::commits_dir(dir + "/parts/_checkpoint"), m, false);
-        }
-        b.column(0).append_string(part);
-        b.column(1).append_int64(1);
-        b.column(2).append_int64(static_cast<int64_t>(text.size()));
-        b.column(3).append_timestamp(micros);
-        b.column(4).append_timestamp(micros + 10'000'000);
-        b.column(5).append_string(kPartHeader);
-        break;
-      }
-    }
-  }
-  return b;
+double random_double(std::mt19937_64& rng) {
+  const uint64_t bits = rng();
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;  // any bit pattern: NaNs, infinities, denormals
 }
 
-Batch random_batch(Shape shape, std::size_t rows, std::mt19937_64& rng, const std::string& dir) {
-  Batch b(schema_of(shape));
-  auto random_double = [&rng] {
-    const uint64_t bits = rng();
-    double d;
-    std::memcpy(&d, &bits, sizeof d);
-    return d;  // any bit pattern: NaNs, infinities, denormals
+void append_random(Column& c, std::mt19937_64& rng) {
+  switch (c.type()) {
+    case Type::Int64: c.append_int64(static_cast<int64_t>(rng())); break;
+    case Type::Timestamp: c.append_timestamp(static_cast<int64_t>(rng())); break;
+    case Type::Float64: c.append_double(random_double(rng)); break;
+    case Type::Bool: c.append_bool(rng() & 1); break;
+    case Type::String: c.append_string(random_bytes(rng, 256)); break;
+  }
+}
+
+void append_null_row(Batch& b) {
+  for (std::size_t c = 0; c < b.num_columns(); ++c) b.column(c).append_null();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generic shapes, for plugins that supply no sample.
+
+Shape raw_shape() {
+  Shape s;
+  s.name = "raw messages";
+  s.valid = [](std::size_t rows, int64_t first, int64_t now_us) {
+    Batch b(raw_message_schema());
+    for (std::size_t r = 0; r < rows; ++r) {
+      const int64_t i = first + static_cast<int64_t>(r), micros = now_us + i * 1000;
+      append_raw(b, "sensor-" + std::to_string(i % 10 + 1), sensor_json(i, micros), i, micros);
+    }
+    return b;
   };
-  for (std::size_t r = 0; r < rows; ++r) {
-    switch (shape) {
-      case Shape::Raw:
-        append_raw(b, random_bytes(rng, 16), random_bytes(rng, 256), static_cast<int64_t>(rng()),
-                   static_cast<int64_t>(rng()));
-        break;
-      case Shape::Sensor:
-        b.column(0).append_int64(static_cast<int64_t>(rng()));
-        b.column(1).append_double(random_double());
-        b.column(2).append_double(random_double());
-        b.column(3).append_timestamp(static_cast<int64_t>(rng()));
-        break;
-      case Shape::FileEvent:
-        // Paths stay inside the check's own directory whatever the bytes: a stage that deletes
-        // or renames its inputs must not reach anything else.
-        b.column(0).append_string(dir + "/" + random_bytes(rng, 64, false));
-        b.column(1).append_int64(static_cast<int64_t>(rng()));
-        b.column(2).append_int64(static_cast<int64_t>(rng()));
-        b.column(3).append_timestamp(static_cast<int64_t>(rng()));
-        b.column(4).append_timestamp(static_cast<int64_t>(rng()));
-        b.column(5).append_string(random_bytes(rng, 128));
-        break;
-    }
-  }
-  return b;
-}
-
-Batch malformed_batch(Shape shape, const std::string& dir) {
-  Batch b(schema_of(shape));
-  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
-  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  const double inf = std::numeric_limits<double>::infinity();
-  switch (shape) {
-    case Shape::Raw: {
+  s.random = [](std::size_t rows, std::mt19937_64& rng) {
+    Batch b(raw_message_schema());
+    for (std::size_t r = 0; r < rows; ++r)
+      append_raw(b, random_bytes(rng, 16), random_bytes(rng, 256), static_cast<int64_t>(rng()), static_cast<int64_t>(rng()));
+    return b;
+  };
+  s.malformed = [] {
+    Batch b(raw_message_schema());
       const std::string ts = "\"timestamp\":\"2025-06-15T09:00:00Z\"";
       std::vector<std::string> values = {
           "", " ", "{", "}", "[]", "null", "42", "\"text\"", "{\"sensor_id\":",
@@ -190,40 +112,136 @@ Batch malformed_batch(Shape shape, const std::string& dir) {
       };
       int64_t i = 0;
       for (const auto& v : values) append_raw(b, "malformed", v, i, 1'750'000'000'000'000 + i), ++i;
-      // A row of nulls.
-      for (std::size_t c = 0; c < b.num_columns(); ++c) b.column(c).append_null();
-      break;
+      append_null_row(b);
+      return b;
+  };
+  return s;
+}
+
+Shape sensor_shape() {
+  Shape s;
+  s.name = "sensor rows";
+  s.valid = [](std::size_t rows, int64_t first, int64_t now_us) {
+    Batch b(sensor_schema());
+    for (std::size_t r = 0; r < rows; ++r) {
+      const int64_t i = first + static_cast<int64_t>(r);
+      b.column(0).append_int64(i % 10 + 1);
+      b.column(1).append_double(15.0 + static_cast<double>(i % 200) / 10.0);
+      b.column(2).append_double(30.0 + static_cast<double>(i % 400) / 10.0);
+      b.column(3).append_timestamp(now_us + i * 1000);
     }
-    case Shape::Sensor: {
-      const std::vector<double> doubles = {nan, inf, -inf, 1e308, -1e308, 0.0, -0.0, std::numeric_limits<double>::denorm_min()};
-      const std::vector<int64_t> ints = {kMin, kMax, 0, -1, kMin, kMax, 1, 2};
-      for (std::size_t i = 0; i < doubles.size(); ++i) {
-        b.column(0).append_int64(ints[i]);
-        b.column(1).append_double(doubles[i]);
-        b.column(2).append_double(doubles[doubles.size() - 1 - i]);
-        b.column(3).append_timestamp(ints[(i + 3) % ints.size()]);
+    return b;
+  };
+  s.random = [](std::size_t rows, std::mt19937_64& rng) {
+    Batch b(sensor_schema());
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < b.num_columns(); ++c) append_random(b.column(c), rng);
+    return b;
+  };
+  s.malformed = [] {
+    Batch b(sensor_schema());
+    const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+    const std::vector<double> doubles = {nan, inf, -inf, 1e308, -1e308, 0.0, -0.0, std::numeric_limits<double>::denorm_min()};
+    const std::vector<int64_t> ints = {kMin, kMax, 0, -1, kMin, kMax, 1, 2};
+    for (std::size_t i = 0; i < doubles.size(); ++i) {
+      b.column(0).append_int64(ints[i]);
+      b.column(1).append_double(doubles[i]);
+      b.column(2).append_double(doubles[doubles.size() - 1 - i]);
+      b.column(3).append_timestamp(ints[(i + 3) % ints.size()]);
+    }
+    append_null_row(b);
+    return b;
+  };
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plugin's own shape. Random and malformed batches are derived from its sample, column by
+// column. A string that names a path inside the check's directory keeps that prefix and gets a
+// suffix without '/': a stage that deletes or renames its inputs must not reach anything else.
+
+bool is_path_in(std::string_view v, const std::string& dir) { return !dir.empty() && v.starts_with(dir); }
+
+std::string mutate_string(std::string_view v, const std::string& dir, std::mt19937_64& rng) {
+  if (is_path_in(v, dir)) return std::string(v) + random_bytes(rng, 64, false);
+  return random_bytes(rng, 256);
+}
+
+Shape plugin_shape(const PluginDescriptor& d, const Value& config, const std::string& dir) {
+  Shape s;
+  s.name = "the plugin's sample input";
+  auto sample = [&d, config, dir](std::size_t rows, int64_t first, int64_t now_us) {
+    auto b = d.sample_input(config, SampleRequest{rows, first, now_us, dir});
+    if (!b) throw std::runtime_error("sample_input gave nothing");
+    return std::move(*b);
+  };
+  s.valid = sample;
+  s.random = [sample, dir](std::size_t rows, std::mt19937_64& rng) {
+    const Batch base = sample(rows, 0, 1'750'000'000'000'000);
+    Batch b(base.schema());
+    for (std::size_t r = 0; r < base.num_rows(); ++r)
+      for (std::size_t c = 0; c < b.num_columns(); ++c) {
+        const Column& from = base.column(c);
+        if (from.type() == Type::String && !from.is_null(r)) b.column(c).append_string(mutate_string(from.string_at(r), dir, rng));
+        else append_random(b.column(c), rng);
       }
-      for (std::size_t c = 0; c < b.num_columns(); ++c) b.column(c).append_null();
-      break;
-    }
-    case Shape::FileEvent: {
-      const std::vector<std::string> paths = {"", dir, dir + "/", dir + "/missing.csv", dir + "/a\nb.csv",
-                                              dir + "/" + std::string(300, 'x')};
-      int64_t i = 0;
-      for (const auto& p : paths) {
-        b.column(0).append_string(p);
-        b.column(1).append_int64(i % 2 ? -1 : kMax);
-        b.column(2).append_int64(i % 2 ? kMax : -1);
-        b.column(3).append_timestamp(i % 2 ? kMax : kMin);
-        b.column(4).append_timestamp(i % 2 ? kMin : 0);  // ends before it starts
-        b.column(5).append_string(i % 2 ? "" : "a,\"b\nc\",d");
-        ++i;
+    return b;
+  };
+  s.malformed = [sample, dir] {
+    const Batch base = sample(1, 0, 1'750'000'000'000'000);
+    Batch b(base.schema());
+    if (base.num_rows() == 0) return b;
+    // One row per oddity; every other column keeps the sample's value.
+    const std::vector<std::string> suffixes = {"", "\xff\xfe\xfd not utf-8", "\n,\"\r\n", std::string(1 << 20, 'a'), std::string(1, '\0')};
+    const std::vector<int64_t> ints = {kMin, kMax, 0, -1};
+    const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+    const std::vector<double> doubles = {nan, inf, -inf, -0.0, 1e308};
+    auto copy_row_except = [&](std::size_t except, const std::function<void(Column&)>& odd) {
+      for (std::size_t c = 0; c < b.num_columns(); ++c) {
+        if (c == except) odd(b.column(c));
+        else b.column(c).append_from(base.column(c), 0);
       }
-      for (std::size_t c = 0; c < b.num_columns(); ++c) b.column(c).append_null();
-      break;
+    };
+    for (std::size_t c = 0; c < b.num_columns(); ++c) {
+      const Column& from = base.column(c);
+      switch (from.type()) {
+        case Type::String: {
+          const std::string v = from.is_null(0) ? std::string() : std::string(from.string_at(0));
+          copy_row_except(c, [&](Column& col) { col.append_string(is_path_in(v, dir) ? dir + "/" : ""); });
+          for (const auto& sfx : suffixes) copy_row_except(c, [&](Column& col) { col.append_string(v + sfx); });
+          break;
+        }
+        case Type::Int64:
+        case Type::Timestamp:
+          for (int64_t v : ints) copy_row_except(c, [&](Column& col) { from.type() == Type::Int64 ? col.append_int64(v) : col.append_timestamp(v); });
+          break;
+        case Type::Float64:
+          for (double v : doubles) copy_row_except(c, [&](Column& col) { col.append_double(v); });
+          break;
+        case Type::Bool: break;
+      }
+      copy_row_except(c, [](Column& col) { col.append_null(); });
     }
+    append_null_row(b);
+    return b;
+  };
+  return s;
+}
+
+}  // namespace
+
+std::vector<Shape> shapes_for(const PluginDescriptor& d, const Value& config, const std::string& dir) {
+  std::vector<Shape> shapes;
+  bool has_sample = false;
+  try {
+    has_sample = d.sample_input && d.sample_input(config, SampleRequest{0, 0, 0, dir}).has_value();
+  } catch (...) {
+    has_sample = true;  // it has one, and the checks will say how it fails
   }
-  return b;
+  if (has_sample) shapes.push_back(plugin_shape(d, config, dir));
+  shapes.push_back(raw_shape());
+  shapes.push_back(sensor_shape());
+  return shapes;
 }
 
 }  // namespace flow::conformance

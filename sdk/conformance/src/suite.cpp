@@ -52,6 +52,8 @@ struct Env {
   std::string config_yaml;  // the sample, with ${TMPDIR} replaced by `dir`
 
   Value config() const { return config_yaml.empty() ? Value() : testing::yaml(config_yaml); }
+  // The inputs to try, the plugin's own sample first.
+  std::vector<Shape> shapes() const { return shapes_for(d, config(), dir); }
   bool is_source() const { return d.info.kind == StageKind::Source; }
 };
 
@@ -143,16 +145,16 @@ std::unique_ptr<testing::StageHarness> open_harness(Env& env, int cycle = 0) {
 
 // Finds the first input shape the stage accepts (one valid row, then finish).
 struct Probe {
-  std::optional<Shape> shape;
+  std::optional<Shape> shape;  // the first one accepted
   std::string rejections;  // why the others were refused
 };
 Probe probe_shape(Env& env) {
   Probe p;
-  for (Shape s : all_shapes()) {
+  for (const Shape& s : env.shapes()) {
     OutputStats stats;
     auto o = guarded([&] {
       auto h = open_harness(env);
-      h->push(valid_batch(s, 1, 0, std::chrono::duration_cast<std::chrono::microseconds>(h->now().time_since_epoch()).count(), env.dir));
+      h->push(s.valid(1, 0, std::chrono::duration_cast<std::chrono::microseconds>(h->now().time_since_epoch()).count()));
       h->finish();
       ack_outputs(*h, stats);
       h->close();
@@ -161,7 +163,7 @@ Probe probe_shape(Env& env) {
       p.shape = s;
       return p;
     }
-    p.rejections += std::string(p.rejections.empty() ? "" : "; ") + shape_name(s) + ": " + first_line(o.message, 120);
+    p.rejections += std::string(p.rejections.empty() ? "" : "; ") + s.name + ": " + first_line(o.message, 120);
   }
   return p;
 }
@@ -583,38 +585,38 @@ CheckResult check_finish_empty(Env& env) {
 CheckResult check_empty_batch(Env& env) {
   auto probe = probe_shape(env);
   std::vector<std::function<Batch(testing::StageHarness&)>> makers;
-  for (Shape s : all_shapes()) makers.push_back([s, &env](testing::StageHarness& h) { return valid_batch(s, 0, 0, now_micros(h), env.dir); });
+  for (const Shape& s : env.shapes()) makers.push_back([s](testing::StageHarness& h) { return s.valid(0, 0, now_micros(h)); });
   auto run = push_each(env, makers);
   if (!run.violation && probe.shape && run.accepted == 0)
-    run.violation = std::string("it rejected an empty batch of ") + shape_name(*probe.shape) +
+    run.violation = std::string("it rejected an empty batch of ") + probe.shape->name +
                     ", which it accepts with rows: " + run.first_rejection;
   return data_result("data.empty-batch", run);
 }
 
 CheckResult check_large_batch(Env& env) {
   auto probe = probe_shape(env);
-  const Shape s = probe.shape.value_or(Shape::Raw);
+  const Shape s = probe.shape ? *probe.shape : env.shapes().front();
   const std::size_t rows = env.options.large_batch_rows;
-  auto run = push_each(env, {[&](testing::StageHarness& h) { return valid_batch(s, rows, 0, now_micros(h), env.dir); }});
+  auto run = push_each(env, {[&](testing::StageHarness& h) { return s.valid(rows, 0, now_micros(h)); }});
   auto r = data_result("data.large-batch", run);
-  if (r.passed()) r.saw = std::to_string(rows) + " rows of " + shape_name(s) + ": " + r.saw;
+  if (r.passed()) r.saw = std::to_string(rows) + " rows of " + s.name + ": " + r.saw;
   return r;
 }
 
 CheckResult check_random_bytes(Env& env) {
   std::vector<std::function<Batch(testing::StageHarness&)>> makers;
-  for (Shape s : all_shapes())
+  for (const Shape& s : env.shapes())
     for (uint64_t seed = 1; seed <= 3; ++seed)
-      makers.push_back([s, seed, &env](testing::StageHarness&) {
+      makers.push_back([s, seed](testing::StageHarness&) {
         std::mt19937_64 rng(seed * 7919);
-        return random_batch(s, 500, rng, env.dir);
+        return s.random(500, rng);
       });
   return data_result("data.random-bytes", push_each(env, makers));
 }
 
 CheckResult check_malformed(Env& env) {
   std::vector<std::function<Batch(testing::StageHarness&)>> makers;
-  for (Shape s : all_shapes()) makers.push_back([s, &env](testing::StageHarness&) { return malformed_batch(s, env.dir); });
+  for (const Shape& s : env.shapes()) makers.push_back([s](testing::StageHarness&) { return s.malformed(); });
   return data_result("data.malformed-records", push_each(env, makers));
 }
 
@@ -626,7 +628,7 @@ struct AckRun {
   std::map<int64_t, int> acks;  // by the group's first offset
   std::set<int64_t> accepted_groups;
   OutputStats stats;
-  Shape shape = Shape::Raw;
+  Shape shape;
 };
 AckRun ack_run(Env& env, const Probe& probe) {
   AckRun run;
@@ -637,7 +639,7 @@ AckRun ack_run(Env& env, const Probe& probe) {
     for (int64_t i = 0; i < 6; ++i) {
       const std::size_t rows = 20 + static_cast<std::size_t>(i) * 7;
       const int64_t begin = i * 1000;
-      Batch b = valid_batch(run.shape, rows, begin, now_micros(*h), env.dir);
+      Batch b = run.shape.valid(rows, begin, now_micros(*h));
       b.positions() = log.track(begin, begin + static_cast<int64_t>(rows));
       ++run.groups;
       auto o = guarded([&] { h->push(std::move(b)); });
@@ -681,7 +683,7 @@ CheckResult check_ack_once(Env& env) {
     return fail(n, expected,
                 std::to_string(run.accepted) + " accepted group(s): " + std::to_string(never) + " never acknowledged, " +
                     std::to_string(twice) + " acknowledged more than once");
-  return pass(n, std::to_string(run.accepted) + " group(s) of " + shape_name(run.shape) + ", each acknowledged once");
+  return pass(n, std::to_string(run.accepted) + " group(s) of " + run.shape.name + ", each acknowledged once");
 }
 
 CheckResult check_handed_on(Env& env) {

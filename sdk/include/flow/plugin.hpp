@@ -23,6 +23,10 @@
 // of options that its own `check` accepts. `flowctl plugins describe` and the README print it,
 // `flowctl test-plugin` runs the conformance suite with it when no --config is given (there,
 // "${TMPDIR}" becomes a fresh folder).
+// Optional: `static flow::Batch sample_input(const Options&, const flow::SampleRequest&)`, the
+// input the conformance suite feeds the stage (transforms and sinks): well-formed records of
+// what the stage really reads. Without it the suite tries its generic shapes (raw messages,
+// sensor rows), so a stage that reads anything else goes untested past its config.
 #pragma once
 
 #include <boost/config.hpp>
@@ -45,7 +49,8 @@ namespace flow {
 // Bumped on any change of the layout or virtual functions of the SDK's classes, or of this
 // descriptor. Adding inline functions (the batch and schema builders, typed views) does not.
 // 2: Emitter::try_emit returns TryEmit; descriptors may declare input columns and output schema.
-inline constexpr uint32_t kAbiVersion = 2;
+// 3: descriptors may supply their conformance sample input; PluginInfo::durable_positions.
+inline constexpr uint32_t kAbiVersion = 3;
 
 #define FLOW_STRINGIFY2(x) #x
 #define FLOW_STRINGIFY(x) FLOW_STRINGIFY2(x)
@@ -98,6 +103,11 @@ struct PluginInfo {
   //   return {.name = "my-sink", .version = "1.0.0", .kind = flow::StageKind::Sink,
   //           .description = "...", .main_output = false};
   bool main_output = true;
+  // Sinks: whether it keeps a durable record of the input positions it committed and publishes
+  // it (flow/delivery.hpp), so that a source can resume after a crash with nothing written
+  // twice. `flowctl validate` warns when a source asks for exactly-once and a sink it reaches
+  // does not say so.
+  bool durable_positions = false;
 };
 
 // A column a stage reads from its input. `flowctl validate` checks every edge against the schema
@@ -107,6 +117,38 @@ struct ColumnSpec {
   Type type = Type::String;
   bool required = true;  // false: read when present
 };
+
+// What the conformance suite asks of a plugin's `sample_input`: `rows` well-formed input
+// records, numbered from `first` (so groups of a run differ), with event times from `now_us` on.
+// Files the records name go where the config says (its "${TMPDIR}" is `dir`) or under `dir`.
+struct SampleRequest {
+  std::size_t rows = 0;
+  int64_t first = 0;
+  int64_t now_us = 0;
+  std::string dir;
+};
+
+// A sample for stages that take rows of any schema: every column type, text that needs quoting
+// or escaping, and nulls.
+inline Batch sample_rows_of_every_type(const SampleRequest& r) {
+  static const SchemaPtr schema = make_schema({{"id", Type::Int64},
+                                               {"reading", Type::Float64},
+                                               {"ok", Type::Bool},
+                                               {"note", Type::String},
+                                               {"at", Type::Timestamp}});
+  static const char* notes[] = {"plain", "comma, inside", "quote \" inside", "line\nbreak", "=1+2", "\xc3\xbc" "n" "\xc3\xaf" "code \xe2\x9c\x93", ""};
+  Batch b(schema);
+  for (std::size_t k = 0; k < r.rows; ++k) {
+    const int64_t i = r.first + static_cast<int64_t>(k);
+    b.column(0).append_int64(i);
+    if (i % 7 == 6) b.column(1).append_null();
+    else b.column(1).append_double(static_cast<double>(i % 1000) / 8.0 - 20.0);
+    b.column(2).append_bool(i % 2 == 0);
+    b.column(3).append_string(notes[i % 7]);
+    b.column(4).append_timestamp(r.now_us + i * 1000);
+  }
+  return b;
+}
 
 struct PluginDescriptor {
   PluginInfo info;
@@ -123,6 +165,8 @@ struct PluginDescriptor {
   std::function<std::optional<Schema>(const Value& config)> output_schema;
   // An example config (YAML text, a map of options); empty when the plugin gives none.
   std::string example;
+  // The plugin's own conformance input for a config `check` accepted; nullopt when it gives none.
+  std::function<std::optional<Batch>(const Value& config, const SampleRequest&)> sample_input;
 };
 
 namespace detail {
@@ -138,6 +182,11 @@ concept HasInputColumns = requires(const typename S::Options& o) {
 template <class S>
 concept HasOutputSchema = requires(const typename S::Options& o) {
   { S::output_schema(o) } -> std::convertible_to<std::optional<Schema>>;
+};
+
+template <class S>
+concept HasSampleInput = requires(const typename S::Options& o, const SampleRequest& r) {
+  { S::sample_input(o, r) } -> std::convertible_to<Batch>;
 };
 
 template <class S>
@@ -187,6 +236,10 @@ PluginDescriptor make_descriptor() {
   };
   d.output_schema = [options](const Value& config) -> std::optional<Schema> {
     if constexpr (HasOutputSchema<S>) return S::output_schema(options(config));
+    else return std::nullopt;
+  };
+  d.sample_input = [options](const Value& config, const SampleRequest& r) -> std::optional<Batch> {
+    if constexpr (HasSampleInput<S>) return S::sample_input(options(config), r);
     else return std::nullopt;
   };
   return d;

@@ -217,6 +217,35 @@ TEST(Flowctl, GraphDrawsTheKafkaHop) {
   EXPECT_THAT(half.out(), ::testing::Not(::testing::HasSubstr("kafka:")));
 }
 
+TEST(Flowctl, ValidateSaysWhyExactlyOnceCannotHold) {
+  if (!std::filesystem::exists(std::filesystem::path(FLOW_PLUGIN_DIR) / "libflow-kafka-source.so"))
+    GTEST_SKIP() << "the Kafka plugins are not in this build";
+  TempDir dir;
+  const auto file = dir / "to-stdout.yaml";
+  auto write = [&](const std::string& delivery) {
+    flow::test::write_file(file, "name: to-stdout\nstages:\n  - id: consume\n    plugin: kafka-source\n"
+                                 "    config: {brokers: embedded, topics: [t]" + delivery + "}\n"
+                                 "  - id: print\n    plugin: stdout-sink\n    input: consume\n");
+  };
+  write("");
+  auto p = flowctl(dir, {"validate", file.string()}, "default");
+  ASSERT_EQ(p.wait(60s), 0) << p.err();
+  EXPECT_THAT(p.err(), ::testing::HasSubstr(file.string() + ":4:13: warning: stage 'consume': delivery: exactly-once (the default) "
+                                            "cannot hold: sink 'print' (plugin stdout-sink) keeps no durable record"));
+  write(", delivery: exactly-once");
+  auto asked = flowctl(dir, {"validate", file.string()}, "asked");
+  ASSERT_EQ(asked.wait(60s), 0) << asked.err();
+  EXPECT_THAT(asked.err(), ::testing::HasSubstr(file.string() + ":5:56: warning: stage 'consume': delivery: exactly-once cannot hold"));
+  write(", delivery: at-least-once");
+  auto chosen = flowctl(dir, {"validate", file.string()}, "chosen");
+  ASSERT_EQ(chosen.wait(60s), 0) << chosen.err();
+  EXPECT_THAT(chosen.err(), ::testing::Not(::testing::HasSubstr("warning")));
+  // The consumer pipeline writes only to csv-window-sink, which keeps its committed positions.
+  auto consumer = flowctl(dir, {"validate", std::string(FLOW_SOURCE_DIR) + "/pipelines/iot-consumer.yaml"}, "consumer");
+  ASSERT_EQ(consumer.wait(60s), 0) << consumer.err();
+  EXPECT_THAT(consumer.err(), ::testing::Not(::testing::HasSubstr("warning")));
+}
+
 TEST(Flowctl, SighupNeitherKillsNorStopsTheRun) {
   TempDir dir;
   auto p = flowctl(dir, {"run", endless_pipeline(dir)});
