@@ -27,8 +27,16 @@ void ManualClock::wait_until(std::unique_lock<std::mutex>& lock, std::condition_
     waiters_.insert(key);
   }
   cv.wait(lock);  // woken by the waiter's own notify or by advance()
-  std::lock_guard g(mu_);
-  waiters_.erase(waiters_.find(key));
+  // A wake_all() in flight may hold a copy of this waiter's mutex and cv and be about to lock
+  // them: leave only once it is done, or the caller could destroy them under it. The waiter's
+  // mutex is released meanwhile, as wake_all() needs it.
+  lock.unlock();
+  {
+    std::unique_lock g(mu_);
+    notified_.wait(g, [this] { return !notifying_; });
+    waiters_.erase(waiters_.find(key));
+  }
+  lock.lock();
 }
 
 void ManualClock::advance(duration d) {
@@ -50,13 +58,20 @@ void ManualClock::set_wall(std::chrono::system_clock::time_point t) {
 void ManualClock::wake_all() {
   std::multiset<std::pair<std::mutex*, std::condition_variable*>> waiters;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    notified_.wait(lock, [this] { return !notifying_; });  // one wake_all() at a time
+    notifying_ = true;
     waiters = waiters_;
   }
   for (auto [m, cv] : waiters) {
     std::lock_guard lock(*m);  // the waiter is either before its check (sees the new time) or waiting
     cv->notify_all();
   }
+  {
+    std::lock_guard lock(mu_);
+    notifying_ = false;
+  }
+  notified_.notify_all();
 }
 
 }  // namespace flow::runtime

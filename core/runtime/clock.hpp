@@ -60,6 +60,8 @@ class ManualClock final : public Clock {
   duration elapsed_{0};
   std::chrono::system_clock::time_point wall_start_;
   std::multiset<std::pair<std::mutex*, std::condition_variable*>> waiters_;
+  bool notifying_ = false;  // a wake_all() is using a copy of waiters_
+  std::condition_variable notified_;
 };
 
 }  // namespace flow::runtime

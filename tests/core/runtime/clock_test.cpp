@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <future>
+#include <thread>
+#include <vector>
 
 #include "runtime/channel.hpp"
 
@@ -52,3 +56,27 @@ TEST(ManualClock, ChannelReadWakesForAnItemBeforeTheDeadline) {
 }
 
 }  // namespace
+
+// Waiters whose mutex and cv live on their own stack and die right after the wait, while another
+// thread advances the clock without pause: wake_all() must never touch a waiter that has left
+// (AddressSanitizer reports a use after scope in the CI job if it does).
+TEST(ManualClock, WaitersMayDestroyTheirMutexRightAfterTheWait) {
+  ManualClock clock;
+  std::atomic<int> done{0}, waits{0};
+  constexpr int kThreads = 4, kWaits = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < kWaits; ++i) {
+        std::mutex m;
+        std::condition_variable cv;
+        std::unique_lock lock(m);
+        clock.wait_until(lock, cv, clock.now() + std::chrono::milliseconds(1));
+        waits.fetch_add(1);
+      }
+      done.fetch_add(1);
+    });
+  while (done.load() < kThreads) clock.advance(std::chrono::milliseconds(1));
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(waits.load(), kThreads * kWaits);
+}
