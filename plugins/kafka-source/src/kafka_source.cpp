@@ -750,6 +750,7 @@ class KafkaSource {
         return;
       }
       commit_errors_->add();
+      if ((only || final) && rebalance_commit_error(err) && handover_commit(list.get(), err)) return;
       if (final && rebalance_commit_error(err)) {
         log().warn(fmt::format(
             "final offset commit refused while the group rebalances ({}): the records of {} partition(s) after their "
@@ -773,6 +774,8 @@ class KafkaSource {
     // Gap detection starts from the committed offset (an offset reset past it is a gap).
     flow::kafka::TopicPartitionList committed(rd_kafka_topic_partition_list_copy(parts));
     const bool have_committed = rd_kafka_committed(rk_, committed.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    flow::kafka::TopicPartitionList handed(rd_kafka_topic_partition_list_copy(parts));
+    const bool have_handed = exactly_once_ && rd_kafka_committed(handover(), handed.get(), 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
     std::string names;
     last_part_ = nullptr;
     for (int i = 0; i < parts->cnt; ++i) {
@@ -782,6 +785,10 @@ class KafkaSource {
       std::optional<int64_t> kafka;
       if (have_committed && committed->elems[i].offset >= 0 && !committed->elems[i].err)
         kafka = committed->elems[i].offset;
+      if (have_handed && handed->elems[i].offset >= 0 && !handed->elems[i].err && handed->elems[i].offset > kafka.value_or(-1)) {
+        kafka = handed->elems[i].offset;  // handed over by the previous owner (see handover())
+        log().info(fmt::format("{}[{}]: starting at offset {}, handed over by the previous owner", k.topic, k.partition, *kafka));
+      }
       ps.expected = kafka;
       ps.group_offset = kafka;
       if (resume_) {
@@ -854,6 +861,45 @@ class KafkaSource {
     }
     drop_rows(lost);
     log().info(fmt::format("{} {} partition(s)", closing_ ? "released" : "revoked", parts->cnt));
+  }
+
+  // A companion group that no member joins, "<group>.flow-handover", for the offsets of
+  // partitions this member gives up when the group itself refuses the commit. librdkafka's mock
+  // cluster (the embedded broker, `flowctl broker`) refuses every commit once a rebalance has
+  // started, and a real broker one that comes after the generation moved on; a group without
+  // members takes a commit at any time (as from a standalone consumer). The next owner reads
+  // both groups when it is assigned a partition and starts at the higher offset: below either,
+  // every record is durable in some member's output. Created on first use, one connection.
+  rd_kafka_t* handover() {
+    if (!handover_) {
+      flow::kafka::Conf conf;
+      conf.set_all(o_.librdkafka)  // security settings, timeouts
+          .set("bootstrap.servers", bootstrap_)
+          .set("group.id", o_.group + ".flow-handover")
+          .set("enable.auto.commit", "false");
+      conf.log_to(flow::kafka::log_sink(log()));
+      handover_ = conf.create(RD_KAFKA_CONSUMER);
+    }
+    return handover_;
+  }
+
+  // Commits `list` (revoked partitions) to the handover group after the group refused it with
+  // `refused`. True when it took them.
+  bool handover_commit(rd_kafka_topic_partition_list_t* list, rd_kafka_resp_err_t refused) {
+    if (!exactly_once_) return false;
+    rd_kafka_resp_err_t err = rd_kafka_commit(handover(), list, 0);
+    for (int i = 0; !err && i < list->cnt; ++i) err = list->elems[i].err;
+    if (err) {
+      log().warn(fmt::format("rebalance: the handover commit failed too ({}); the next owner may read {} partition(s) "
+                             "again", rd_kafka_err2str(err), list->cnt));
+      return false;
+    }
+    for (int i = 0; i < list->cnt; ++i) tracker_->mark_committed({list->elems[i].topic, list->elems[i].partition}, list->elems[i].offset);
+    commits_->add();
+    log().info(fmt::format("rebalance: the group refused the commit of {} revoked partition(s) ({}); committed them to "
+                           "'{}.flow-handover' for the next owner",
+                           list->cnt, rd_kafka_err2str(refused), o_.group));
+    return true;
   }
 
   // Removes the batch under construction's rows (and waiting messages) of revoked partitions.
@@ -936,6 +982,8 @@ class KafkaSource {
     if (outage_) outage_->stop();
     rd_kafka_destroy(rk_);
     rk_ = nullptr;
+    if (handover_) rd_kafka_destroy(handover_);  // never subscribed: nothing to leave
+    handover_ = nullptr;
   }
 
   Options o_;
@@ -943,6 +991,7 @@ class KafkaSource {
   std::shared_ptr<flow::kafka::EmbeddedBroker> broker_;
   std::string bootstrap_;
   std::unique_ptr<flow::kafka::Outage> outage_;  // before rk_: stopped before it is destroyed
+  rd_kafka_t* handover_ = nullptr;  // see handover()
   rd_kafka_t* rk_ = nullptr;
   std::shared_ptr<OffsetTracker> tracker_ = std::make_shared<OffsetTracker>();
   std::map<Key, PartState> parts_;
