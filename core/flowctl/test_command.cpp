@@ -456,6 +456,8 @@ void check_references(const TestFile& f, const Pipeline& p, std::vector<ConfigEr
         errors.push_back({x.where, fmt::format("stage '{}' has no output '{}' (it has: {})", id, x.target, outputs_of(p, id))});
       if (x.kind == "input" && p.spec.stage(id)->inputs.empty())
         errors.push_back({x.where, fmt::format("stage '{}' has no input", id)});
+      else if (x.kind == "input" && std::any_of(t.inputs.begin(), t.inputs.end(), [&](const InputSpec& in) { return in.stage == id; }))
+        errors.push_back({x.where, fmt::format("stage '{}' is replaced by this test's inputs: nothing reaches it (check 'output: {}')", id, id)});
     }
   }
 }
@@ -939,7 +941,13 @@ std::vector<std::string> run_test(const TestFile& f, const TestCase& t, loader::
   // Relative paths of the pipeline land in the test's directory.
   const fs::path cwd = fs::current_path();
   fs::current_path(dir);
-  auto result = runtime::run_pipeline_test(p->spec, p->plugins, std::move(cfg));
+  runtime::TestRunResult result;
+  try {
+    result = runtime::run_pipeline_test(p->spec, p->plugins, std::move(cfg));
+  } catch (const std::exception& e) {  // a bug of the runner, not of the pipeline: still one test's failure
+    result.ok = false;
+    result.error = e.what();
+  }
   fs::current_path(cwd);
 
   if (t.failure) {
@@ -1020,6 +1028,7 @@ void register_test_command(CLI::App& app, Globals& g) {
   cmd->add_option("--filter", opt->filter, "Run only the tests whose name contains this text")->type_name("TEXT");
   cmd->add_flag("--keep", opt->keep, "Keep each test's temporary directory (its path is printed)");
   cmd->add_flag("--verbose,-v", opt->verbose, "Print every stage log line under its test");
+  cmd->footer("Exit code: 0 every test passed, 1 a test failed, 2 a test file or its pipeline has errors.");
   cmd->callback([&g, opt] { g.exit_code = run_tests(*opt, g); });
 }
 
