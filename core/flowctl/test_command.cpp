@@ -980,7 +980,20 @@ int run_tests(const Options& opt, Globals& g) {
   loader::Registry registry(loader::default_search_path(g.plugin_paths));
   int passed = 0, failed = 0;
   bool bad_file = false;
-  for (const auto& path : opt.files) {
+  std::vector<std::string> files;  // a directory stands for its *.test.yaml files
+  for (const auto& a : opt.files) {
+    if (!fs::is_directory(a)) {
+      files.push_back(a);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& e : fs::directory_iterator(a))
+      if (e.is_regular_file() && e.path().filename().string().ends_with(".test.yaml")) found.push_back(e.path().string());
+    std::sort(found.begin(), found.end());
+    if (found.empty()) std::fprintf(stderr, "flowctl: warning: no *.test.yaml in %s\n", a.c_str());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  for (const auto& path : files) {
     std::vector<ConfigError> errors;
     auto f = parse_test_file(path, errors);
     // One pass: the references to stages are checked even when the file has other mistakes.
@@ -1024,7 +1037,9 @@ void register_test_command(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand("test",
                                  "Run pipeline tests (YAML files beside a pipeline): given records in, checked records and files out, "
                                  "on a fake clock; see docs/pipeline-tests.md");
-  cmd->add_option("files", opt->files, "Test files (e.g. pipelines/iot-local.test.yaml)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("files", opt->files, "Test files (e.g. pipelines/iot-local.test.yaml), or directories: their *.test.yaml")
+      ->required()
+      ->check(CLI::ExistingPath);
   cmd->add_option("--filter", opt->filter, "Run only the tests whose name contains this text")->type_name("TEXT");
   cmd->add_flag("--keep", opt->keep, "Keep each test's temporary directory (its path is printed)");
   cmd->add_flag("--verbose,-v", opt->verbose, "Print every stage log line under its test");
