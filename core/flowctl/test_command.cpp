@@ -1026,6 +1026,10 @@ int run_tests(const Options& opt, Globals& g) {
     }
   }
   std::printf("%d passed, %d failed\n", passed, failed);
+  if (passed + failed == 0) {  // a filter that matches nothing must not look like success
+    std::fprintf(stderr, "flowctl: error: no test ran (no test file found, or none matches --filter)\n");
+    return kExitConfig;
+  }
   if (bad_file) return kExitConfig;
   return failed ? kExitRuntime : kExitOk;
 }
@@ -1043,7 +1047,7 @@ void register_test_command(CLI::App& app, Globals& g) {
   cmd->add_option("--filter", opt->filter, "Run only the tests whose name contains this text")->type_name("TEXT");
   cmd->add_flag("--keep", opt->keep, "Keep each test's temporary directory (its path is printed)");
   cmd->add_flag("--verbose,-v", opt->verbose, "Print every stage log line under its test");
-  cmd->footer("Exit code: 0 every test passed, 1 a test failed, 2 a test file or its pipeline has errors.");
+  cmd->footer("Exit code: 0 every test passed, 1 a test failed, 2 no test ran or a test file or its pipeline has errors.");
   cmd->callback([&g, opt] { g.exit_code = run_tests(*opt, g); });
 }
 
