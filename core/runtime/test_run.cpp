@@ -275,19 +275,37 @@ TestRunResult run_pipeline_test(const spec::PipelineSpec& original, const std::m
     }
 
   // Sources that are not replaced run first, to their own end (file-source with exit_at_end,
-  // sensor-simulator with max_records).
+  // sensor-simulator with max_records), into channels bounded meanwhile: one that never ends
+  // must not fill the memory before it is stopped.
+  std::vector<Channel*> all_channels;
+  for (auto& n : nodes)
+    if (n.input) all_channels.push_back(n.input.get());
+  for (auto& [name, ch] : captures) all_channels.push_back(ch.get());
+  for (auto* c : all_channels) c->set_max_batches(config.source_max_batches);
   for (std::size_t i : order) {
     auto& n = nodes[i];
     if (n.input || n.replaced) continue;
     StageDriver* d = n.driver.get();
     auto done = std::async(std::launch::async, [d] { d->run(); });
-    if (done.wait_for(config.source_timeout) != std::future_status::ready) {
+    const auto deadline = std::chrono::steady_clock::now() + config.source_timeout;
+    std::string why;
+    // Polled: the source's own thread cannot tell that it is blocked for good.
+    while (done.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+      const bool full = std::any_of(all_channels.begin(), all_channels.end(),
+                                    [](Channel* c) { return c->stats().blocked_writers > 0; });
+      if (full) why = fmt::format("emitted more than {} batches before the rest of the pipeline ran", config.source_max_batches);
+      else if (std::chrono::steady_clock::now() >= deadline)
+        why = fmt::format("did not end by itself within {}s", config.source_timeout.count());
+      if (why.empty()) continue;
       d->request_stop();
-      fail(d->id(), fmt::format("did not end by itself within {}s: replace it with inputs in the test",
-                                config.source_timeout.count()));
+      for (auto* c : all_channels) c->cancel();  // unblocks its emit; the run is failed anyway
+      fail(d->id(), why + ": bound it (max_records, exit_at_end) or replace it with inputs in the test");
       done.wait();
+      break;
     }
+    if (!why.empty()) break;
   }
+  for (auto* c : all_channels) c->set_max_batches(kUnbounded);
   pump();
 
   // The timeline.

@@ -50,6 +50,8 @@ struct TestRunConfig {
   // How long a source that is not replaced may take to end by itself (it runs first, to its
   // end); a source that never ends (kafka-source) must be replaced.
   std::chrono::seconds source_timeout{60};
+  // The most batches such a source may queue in any channel before the other stages run.
+  std::size_t source_max_batches = 10000;
 };
 
 struct TestRunResult {

@@ -152,3 +152,23 @@ stages:
 }
 
 }  // namespace
+
+namespace {
+
+TEST(TestRun, ASourceThatFloodsTheChannelsIsStoppedBeforeTheMemoryFills) {
+  flow::test::TempDir dir;
+  TestRunConfig cfg;
+  cfg.source_max_batches = 10;
+  cfg.captures = {"src"};
+  auto r = run(R"(
+name: t
+stages:
+  - {id: src, plugin: test.counter-source, config: {count: 0, batch_size: 8}}
+  - {id: out, plugin: test.collect-sink, input: src, config: {path: )" + (dir / "out.txt").string() + "}}\n",
+               std::move(cfg));
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.failed_stage, "src");
+  EXPECT_NE(r.error.find("emitted more than 10 batches"), std::string::npos) << r.error;
+}
+
+}  // namespace
