@@ -15,6 +15,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -667,14 +668,14 @@ std::string show_expected(const Value& r) {
   return s + "}";
 }
 
-// The actual row, shown with the expected record's columns (all columns when `like` is null).
-std::string show_row(const Row& row, const Value* like) {
+// The actual row, shown with the given columns (all of its columns when there are none).
+std::string show_row(const Row& row, const std::vector<std::string>& columns = {}) {
   std::string s = "{";
   auto add = [&](const std::string& k, const std::string& v) { s += fmt::format("{}{}: {}", s.size() > 1 ? ", " : "", k, v); };
-  if (like) {
-    for (const auto& e : like->entries()) {
-      const Cell* c = cell_of(row, e.key);
-      add(e.key, c ? show_cell(*c) : "<no such column>");
+  if (!columns.empty()) {
+    for (const auto& k : columns) {
+      const Cell* c = cell_of(row, k);
+      add(k, c ? show_cell(*c) : "<no such column>");
     }
   } else {
     for (const auto& [n, c] : row) add(n, show_cell(c));
@@ -686,7 +687,7 @@ constexpr std::size_t kShowMax = 20;  // rows listed in a failure report
 
 void list_actual(const std::vector<Row>& rows, std::vector<std::string>& out) {
   out.push_back(fmt::format("  actual ({} record{}):", rows.size(), rows.size() == 1 ? "" : "s"));
-  for (std::size_t i = 0; i < rows.size() && i < kShowMax; ++i) out.push_back("    " + show_row(rows[i], nullptr));
+  for (std::size_t i = 0; i < rows.size() && i < kShowMax; ++i) out.push_back("    " + show_row(rows[i]));
   if (rows.size() > kShowMax) out.push_back(fmt::format("    ... {} more", rows.size() - kShowMax));
 }
 
@@ -708,6 +709,38 @@ void diff_counts(const std::map<std::string, uint64_t>& expected, const std::map
   }
 }
 
+// A line diff of expected (n items) against actual (m items), by longest common subsequence, so
+// one missing or extra record shows as one line. Ops: ' ' both, '-' expected only, '+' actual
+// only; with the index into expected and/or actual. Long lists fall back to pairing by index.
+struct DiffOp {
+  char op;
+  std::size_t e, a;
+};
+std::vector<DiffOp> diff(std::size_t n, std::size_t m, const std::function<bool(std::size_t, std::size_t)>& same) {
+  std::vector<DiffOp> ops;
+  if (n * m > 4'000'000) {
+    for (std::size_t i = 0; i < std::max(n, m); ++i) {
+      if (i < n && i < m && same(i, i)) ops.push_back({' ', i, i});
+      else {
+        if (i < n) ops.push_back({'-', i, 0});
+        if (i < m) ops.push_back({'+', 0, i});
+      }
+    }
+    return ops;
+  }
+  // lcs[i][j]: the longest common subsequence of expected[i..] and actual[j..].
+  std::vector<std::vector<uint32_t>> lcs(n + 1, std::vector<uint32_t>(m + 1, 0));
+  for (std::size_t i = n; i-- > 0;)
+    for (std::size_t j = m; j-- > 0;) lcs[i][j] = same(i, j) ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+  std::size_t i = 0, j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && same(i, j)) ops.push_back({' ', i++, j++});
+    else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push_back({'-', i++, std::min(j, m)});
+    else ops.push_back({'+', std::min(i, n), j++});
+  }
+  return ops;
+}
+
 // Checks one expectation on records; appends the failure report (empty when it holds).
 void check_records(const Expectation& x, const std::vector<Row>& rows, std::vector<std::string>& out) {
   const Value& v = *x.body;
@@ -722,17 +755,19 @@ void check_records(const Expectation& x, const std::vector<Row>& rows, std::vect
     for (std::size_t i = 0; same && i < exp.size(); ++i) same = row_matches(exp[i], rows[i]);
     if (!same) {
       out.push_back(fmt::format("{}: records differ (- expected, + actual; only the expected columns are compared)", what));
-      const std::size_t n = std::max(exp.size(), rows.size());
+      std::vector<std::string> columns;  // what the expected records name, in order
+      for (const auto& e : exp)
+        for (const auto& entry : e.entries())
+          if (std::find(columns.begin(), columns.end(), entry.key) == columns.end()) columns.push_back(entry.key);
       std::size_t shown = 0;
-      for (std::size_t i = 0; i < n && shown < 3 * kShowMax; ++i) {
-        const bool has_e = i < exp.size(), has_a = i < rows.size();
-        if (has_e && has_a && row_matches(exp[i], rows[i])) {
-          out.push_back("      " + show_expected(exp[i]));
-          ++shown;
-          continue;
+      for (const auto& d : diff(exp.size(), rows.size(), [&](std::size_t i, std::size_t j) { return row_matches(exp[i], rows[j]); })) {
+        if (++shown > 3 * kShowMax) {
+          out.push_back("    ...");
+          break;
         }
-        if (has_e) out.push_back("    - " + show_expected(exp[i])), ++shown;
-        if (has_a) out.push_back("    + " + show_row(rows[i], has_e ? &exp[i] : (exp.empty() ? nullptr : &exp[0]))), ++shown;
+        if (d.op == ' ') out.push_back("      " + show_expected(exp[d.e]));
+        else if (d.op == '-') out.push_back("    - " + show_expected(exp[d.e]));
+        else out.push_back("    + " + show_row(rows[d.a], columns));
       }
     }
   }
@@ -848,13 +883,13 @@ void check_files(const Expectation& x, const std::string& dir, std::vector<std::
       for (const auto& l : ls->items()) exp.push_back(l.is_scalar() ? l.text() : "");
       if (exp != lines) {
         out.push_back(fmt::format("{}: {}: content differs (- expected, + actual)", what, rel));
-        const std::size_t n = std::max(exp.size(), lines.size());
-        for (std::size_t i = 0; i < n && i < 3 * kShowMax; ++i) {
-          if (i < exp.size() && i < lines.size() && exp[i] == lines[i]) out.push_back("      " + lines[i]);
-          else {
-            if (i < exp.size()) out.push_back("    - " + exp[i]);
-            if (i < lines.size()) out.push_back("    + " + lines[i]);
+        std::size_t shown = 0;
+        for (const auto& d : diff(exp.size(), lines.size(), [&](std::size_t i, std::size_t j) { return exp[i] == lines[j]; })) {
+          if (++shown > 3 * kShowMax) {
+            out.push_back("    ...");
+            break;
           }
+          out.push_back(d.op == ' ' ? "      " + lines[d.a] : d.op == '-' ? "    - " + exp[d.e] : "    + " + lines[d.a]);
         }
       }
     }
