@@ -241,8 +241,10 @@ void parse_expectation(const Value& v, TestCase& t, std::vector<ConfigError>& er
     return;
   }
   if (x.kind == "file") check_keys(v, {"file", "count", "lines", "contains", "line_count"}, "a file expectation", errors);
-  else if (x.kind == "stage") check_keys(v, {"stage", "counters", "records_in", "records_out"}, "a stage expectation", errors);
+  else if (x.kind == "stage") check_keys(v, {"stage", "ran", "counters", "records_in", "records_out"}, "a stage expectation", errors);
   else check_keys(v, {x.kind, "records", "contains", "count", "reasons"}, "an expectation", errors);
+  if (const Value* ran = v.find("ran"); ran && !(ran->is_scalar() && parse_bool(ran->text())))
+    errors.push_back({ran->location(), "'ran' must be true or false"});
   for (const char* k : {"count", "line_count", "records_in", "records_out"})
     if (const Value* c = v.find(k); c && !(c->is_scalar() && parse_int(c->text()) && *parse_int(c->text()) >= 0))
       errors.push_back({c->location(), fmt::format("'{}' must be a whole number", k)});
@@ -804,8 +806,13 @@ void check_stage(const Expectation& x, const runtime::TestRunResult& r, std::vec
   const runtime::StageReport* rep = nullptr;
   for (const auto& s : r.stages)
     if (s.id == x.target) rep = &s;
+  if (const Value* ran = v.find("ran")) {
+    if (parse_bool(ran->text()).value_or(true) != (rep != nullptr))
+      out.push_back(fmt::format("{}: expected the stage {}", what, rep ? "not to run, but it ran" : "to run, but it did not (everything it feeds is replaced or skipped)"));
+    if (!rep) return;
+  }
   if (!rep) {
-    out.push_back(fmt::format("{}: the stage did not run (everything it feeds is replaced)", what));
+    out.push_back(fmt::format("{}: the stage did not run (everything it feeds is replaced or skipped)", what));
     return;
   }
   for (auto [key, actual] : {std::pair{"records_in", rep->records_in}, std::pair{"records_out", rep->records_out}})
