@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "flow/delivery.hpp"
@@ -153,7 +154,9 @@ TestRunResult run_pipeline_test(const spec::PipelineSpec& original, const std::m
   }
 
   std::map<std::string, std::unique_ptr<StageCounters>> counters;
+  std::mutex fail_mu;  // a real source's thread may fail while the runner stops it
   auto fail = [&](const std::string& id, const std::string& message) {
+    std::lock_guard lock(fail_mu);
     if (result.ok) {
       result.ok = false;
       result.failed_stage = id;
