@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -974,9 +975,12 @@ std::vector<std::string> run_test(const TestFile& f, const TestCase& t, loader::
   if (!problems.empty()) return problems;
   for (const auto& x : t.expect)
     if (x.kind == "output" || x.kind == "input") cfg.captures.insert(capture_name(x));
-  cfg.log = [&logs, &opt](LogLevel level, std::string_view scope, std::string_view message) {
+  // Called from the stages' threads too (a real source, librdkafka's log callback).
+  auto logs_mu = std::make_shared<std::mutex>();
+  cfg.log = [&logs, &opt, logs_mu](LogLevel level, std::string_view scope, std::string_view message) {
     if (level == LogLevel::Debug && !opt.verbose) return;
     static const char* names[] = {"debug", "info", "warn", "error"};
+    std::lock_guard lock(*logs_mu);
     logs.push_back(fmt::format("[{}] {}: {}", names[static_cast<int>(level)], scope, message));
   };
 
