@@ -259,6 +259,11 @@ void parse_expectation(const Value& v, TestCase& t, std::vector<ConfigError>& er
           if (!(e.value.is_scalar() && parse_int(e.value.text())))
             errors.push_back({e.value.location(), fmt::format("'{}': the count must be a whole number", e.key)});
     }
+  if (x.kind == "file")
+    for (const char* k : {"lines", "contains"})
+      if (const Value* c = v.find(k); c && c->is_list())
+        for (const auto& l : c->items())
+          if (!l.is_scalar()) errors.push_back({l.location(), "a line must be a string"});
   if (x.kind != "file")
     for (const char* k : {"records", "contains"})
       if (const Value* c = v.find(k); c && c->is_list())
