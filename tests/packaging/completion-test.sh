@@ -40,7 +40,9 @@ expect_not() {
   fi
 }
 cd "$src"
-expect "flowctl " run validate graph plugins test-plugin broker tap top
+expect "flowctl " run validate graph test plugins test-plugin broker tap top
+expect "flowctl test p" pipelines/
+expect "flowctl test --" --filter --keep --verbose
 expect "flowctl va" validate
 expect_not "flowctl va" run
 expect "flowctl plugins " list describe
