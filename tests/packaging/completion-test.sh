@@ -8,6 +8,7 @@ bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 ln -s "$flowctl" "$bin/flowctl"  # the completion calls `flowctl` from PATH for plugin names
 export PATH="$bin:$PATH"
+shopt -s extglob  # as bash-completion sets it
 # shellcheck source=/dev/null
 source "$src/packaging/flowctl.bash-completion"
 failures=0
@@ -41,7 +42,8 @@ expect_not() {
 }
 cd "$src"
 expect "flowctl " run validate graph test plugins test-plugin broker tap top
-expect "flowctl test p" pipelines/
+expect "flowctl test p" pipelines
+expect "flowctl test pipelines/iot-l" pipelines/iot-local.test.yaml
 expect "flowctl test --" --filter --keep --verbose
 expect "flowctl va" validate
 expect_not "flowctl va" run
