@@ -45,7 +45,8 @@ namespace flow {
 // Bumped on any change of the layout or virtual functions of the SDK's classes, or of this
 // descriptor. Adding inline functions (the batch and schema builders, typed views) does not.
 // 2: Emitter::try_emit returns TryEmit; descriptors may declare input columns and output schema.
-inline constexpr uint32_t kAbiVersion = 2;
+// 3: Context::gauge (a new virtual function) and flow::Gauge.
+inline constexpr uint32_t kAbiVersion = 3;
 
 #define FLOW_STRINGIFY2(x) #x
 #define FLOW_STRINGIFY(x) FLOW_STRINGIFY2(x)
