@@ -1,6 +1,7 @@
 // flowctl top: a live terminal view of a running pipeline (`flowctl run --metrics-port`), like
 // `vector top`: per stage records/s in and out and totals, errors by reason from the plugins'
-// counters, per channel fill and writer-blocked time, Kafka lag when a stage counts it. It polls
+// counters, per channel fill and writer-blocked time, per partition lag when a stage sets a
+// `*lag*` gauge (kafka-source's kafka_partition_lag), time left with a duration. It polls
 // /metrics.json once a second; keys: q quits, s changes the sort. Fits 80 columns; plain ANSI
 // (alternate screen, clear, no curses), so it works over ssh and inside tmux.
 #include <fmt/format.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "flowctl/commands.hpp"
+#include "observability/status_line.hpp"
 
 namespace flow::cli {
 namespace {
@@ -27,6 +29,7 @@ struct StageRow {
   uint64_t in = 0, out = 0, errors = 0;
   double in_rate = 0, out_rate = 0;
   std::map<std::string, uint64_t> counters;
+  std::map<std::string, int64_t> gauges;
 };
 struct ChannelRow {
   std::string name;
@@ -37,6 +40,9 @@ struct View {
   std::string pipeline;
   int cycle = 0;
   double uptime = 0;
+  int cycles = 1;  // 0: until stopped
+  std::optional<double> duration;
+  double cycle_seconds = 0;
   std::vector<StageRow> stages;
   std::vector<ChannelRow> channels;
 };
@@ -57,6 +63,12 @@ bool parse_view(const std::string& body, View& v, std::string& err) {
   v.pipeline = std::string(doc["pipeline"].get_string().value_unsafe());
   v.cycle = static_cast<int>(doc["cycle"].get_int64().value_unsafe());
   v.uptime = doc["uptime_seconds"].get_double().value_unsafe();
+  // Absent from an older flowctl's snapshot: then no time left is shown.
+  int64_t cycles = 1;
+  double duration = 0;
+  if (!doc["cycles"].get(cycles)) v.cycles = static_cast<int>(cycles);
+  if (!doc["duration_seconds"].get(duration)) v.duration = duration;
+  if (double at = 0; !doc["cycle_seconds"].get(at)) v.cycle_seconds = at;
   simdjson::dom::array stages, channels;
   if (doc["stages"].get(stages) || doc["channels"].get(channels)) {
     err = "not a Flow metrics snapshot";
@@ -68,7 +80,9 @@ bool parse_view(const std::string& body, View& v, std::string& err) {
     r.plugin = std::string(s["plugin"].get_string().value_unsafe());
     r.in = s["records_in"].get_uint64().value_unsafe();
     r.out = s["records_out"].get_uint64().value_unsafe();
-    simdjson::dom::object counters;
+    simdjson::dom::object counters, gauges;
+    if (!s["gauges"].get(gauges))
+      for (auto [k, val] : gauges) r.gauges[std::string(k)] = val.get_int64().value_unsafe();
     if (s["counters"].get(counters)) continue;
     for (auto [k, val] : counters) {
       r.counters[std::string(k)] = val.get_uint64().value_unsafe();
@@ -102,14 +116,35 @@ std::string human(double v) {
 }
 
 const char* kSorts[] = {"name", "in/s", "out/s", "errors"};
+constexpr std::size_t kLagRows = 5;  // partitions listed; the total covers all
+
+// The value of `name` in a key `metric{a="x",name="y"}` (values as counter_key writes them).
+std::string label(const std::string& key, const std::string& name) {
+  const std::string at = name + "=\"";
+  for (std::size_t i = key.find('{'); i != std::string::npos && i + 1 < key.size(); i = key.find(',', i + 1)) {
+    if (key.compare(i + 1, at.size(), at) != 0) continue;
+    const auto begin = i + 1 + at.size();
+    return key.substr(begin, key.find('"', begin) - begin);
+  }
+  return "";
+}
 
 }  // namespace
 
 // The frame, `width` columns wide at most; `sort` indexes kSorts. Public for the unit test.
 std::string render_top(View v, const std::string& url, int sort, std::size_t width, const std::string& note) {
   std::vector<std::string> lines;
-  lines.push_back(fmt::format("flowctl top  {}  cycle {}  up {:.0f}s  sort: {}", v.pipeline, v.cycle + 1, v.uptime, kSorts[sort]));
-  lines.push_back(note.empty() ? url : note);
+  const std::string cycle = v.cycles == 1 ? "" : v.cycles > 0 ? fmt::format("cycle {}/{}  ", v.cycle + 1, v.cycles)
+                                                               : fmt::format("cycle {}  ", v.cycle + 1);
+  lines.push_back(fmt::format("flowctl top  {}  {}up {:.0f}s  sort: {}", v.pipeline, cycle, v.uptime, kSorts[sort]));
+  if (!note.empty()) {
+    lines.push_back(note);
+  } else if (const auto left = observability::time_left(v.cycle, v.cycles, v.cycle_seconds, v.duration)) {
+    lines.push_back(left->total ? fmt::format("{}  {:.0f}s left in this cycle, {:.0f}s in all", url, left->cycle, *left->total)
+                                : fmt::format("{}  {:.0f}s left in this cycle", url, left->cycle));
+  } else {
+    lines.push_back(url);
+  }
   lines.push_back("");
   lines.push_back(fmt::format("{:<14} {:<16} {:>7} {:>7} {:>9} {:>9} {:>6}", "STAGE", "PLUGIN", "IN/s", "OUT/s", "IN", "OUT", "ERR"));
   auto& st = v.stages;
@@ -129,21 +164,39 @@ std::string render_top(View v, const std::string& url, int sort, std::size_t wid
     lines.push_back(fmt::format("{:<24} [{}{}] {:>4.0f}% {:>9} {:>11.2f}s", fit(c.name, 24), std::string(n, '#'), std::string(14 - n, ' '),
                                 f * 100, fmt::format("{}/{}", c.depth, c.max_batches), c.blocked));
   }
-  std::vector<std::string> errs, lag;
+  std::vector<std::string> errs;
   for (const auto& s : v.stages)
-    for (const auto& [k, val] : s.counters) {
-      if (k.find("lag") != std::string::npos) lag.push_back(fmt::format("{:<14} {:<50} {:>12}", fit(s.id, 14), fit(k, 50), val));
-      else if (is_error_counter(k)) errs.push_back(fmt::format("{:<14} {:<50} {:>12}", fit(s.id, 14), fit(k, 50), val));
-    }
+    for (const auto& [k, val] : s.counters)
+      if (is_error_counter(k)) errs.push_back(fmt::format("{:<14} {:<50} {:>12}", fit(s.id, 14), fit(k, 50), val));
   if (!errs.empty()) {
     lines.push_back("");
     lines.push_back("ERRORS BY REASON");
     lines.insert(lines.end(), errs.begin(), errs.end());
   }
+  // The partitions furthest behind and the total, from the stages' `*lag*` gauges.
+  struct Lag {
+    std::string stage, topic, partition;
+    int64_t lag;
+  };
+  std::vector<Lag> lag;
+  int64_t total = 0;
+  for (const auto& s : v.stages)
+    for (const auto& [k, val] : s.gauges) {
+      if (k.substr(0, k.find('{')).find("lag") == std::string::npos) continue;
+      std::string topic = label(k, "topic"), partition = label(k, "partition");
+      if (topic.empty() && partition.empty()) topic = k;
+      lag.push_back({s.id, topic, partition, val});
+      total += val;
+    }
   if (!lag.empty()) {
+    std::stable_sort(lag.begin(), lag.end(), [](const Lag& a, const Lag& b) { return a.lag > b.lag; });
     lines.push_back("");
-    lines.push_back("KAFKA LAG");
-    lines.insert(lines.end(), lag.begin(), lag.end());
+    lines.push_back(fmt::format("PARTITION LAG  total {} in {} partition(s){}", total, lag.size(),
+                                lag.size() > kLagRows ? fmt::format(", top {}", kLagRows) : ""));
+    lines.push_back(fmt::format("{:<14} {:<40} {:>9} {:>12}", "STAGE", "TOPIC", "PARTITION", "LAG"));
+    for (std::size_t i = 0; i < lag.size() && i < kLagRows; ++i)
+      lines.push_back(fmt::format("{:<14} {:<40} {:>9} {:>12}", fit(lag[i].stage, 14), fit(lag[i].topic, 40),
+                                  fit(lag[i].partition, 9), lag[i].lag));
   }
   lines.push_back("");
   lines.push_back("q quit   s sort (name, in/s, out/s, errors)");

@@ -68,6 +68,18 @@ std::string prometheus_text(const runtime::Snapshot& s) {
     out += fmt::format("# TYPE {} counter\n", name);
     for (const auto& l : lines) out += name + l + "\n";
   }
+  // Plugin gauges (kafka_partition_lag{topic,partition}): the same, without "_total".
+  std::map<std::string, std::vector<std::string>> gauge_lines;
+  for (const auto& g : s.stages)
+    for (const auto& [key, v] : g.gauges) {
+      auto [name, labels] = split_key(key);
+      gauge_lines["flow_plugin_" + metric_name(name)].push_back(
+          fmt::format("{{pipeline=\"{}\",stage=\"{}\"{}{}}} {}", p, escape_label(g.id), labels.empty() ? "" : ",", labels, v));
+    }
+  for (const auto& [name, lines] : gauge_lines) {
+    out += fmt::format("# TYPE {} gauge\n", name);
+    for (const auto& l : lines) out += name + l + "\n";
+  }
   family("flow_channel_depth_batches", "gauge", "Batches queued in a stage's input channel.");
   for (const auto& [n, c] : s.channels)
     out += fmt::format("flow_channel_depth_batches{{pipeline=\"{}\",channel=\"{}\"}} {}\n", p, escape_label(n), c.depth);
@@ -88,14 +100,21 @@ std::string prometheus_text(const runtime::Snapshot& s) {
 
 std::string snapshot_json(const runtime::Snapshot& s) {
   auto q = [](std::string_view v) { return json_string(v); };
-  std::string out = fmt::format("{{\"pipeline\":{},\"cycle\":{},\"uptime_seconds\":{:.3f},\"stages\":[", q(s.pipeline), s.cycle,
-                                s.uptime_seconds);
+  std::string out = fmt::format(
+      "{{\"pipeline\":{},\"cycle\":{},\"uptime_seconds\":{:.3f},\"cycles\":{},\"duration_seconds\":{},"
+      "\"cycle_seconds\":{:.3f},\"stages\":[",
+      q(s.pipeline), s.cycle, s.uptime_seconds, s.cycles,
+      s.duration_seconds ? fmt::format("{:.3f}", *s.duration_seconds) : "null", s.cycle_seconds);
   for (std::size_t i = 0; i < s.stages.size(); ++i) {
     const auto& g = s.stages[i];
     std::string counters;
     for (const auto& [k, v] : g.counters) counters += fmt::format("{}{}:{}", counters.empty() ? "" : ",", q(k), v);
-    out += fmt::format("{}{{\"id\":{},\"plugin\":{},\"records_in\":{},\"records_out\":{},\"batches_in\":{},\"counters\":{{{}}}}}",
-                       i ? "," : "", q(g.id), q(g.plugin), g.records_in, g.records_out, g.batches_in, counters);
+    std::string gauges;
+    for (const auto& [k, v] : g.gauges) gauges += fmt::format("{}{}:{}", gauges.empty() ? "" : ",", q(k), v);
+    out += fmt::format(
+        "{}{{\"id\":{},\"plugin\":{},\"records_in\":{},\"records_out\":{},\"batches_in\":{},\"counters\":{{{}}},"
+        "\"gauges\":{{{}}}}}",
+        i ? "," : "", q(g.id), q(g.plugin), g.records_in, g.records_out, g.batches_in, counters, gauges);
   }
   out += "],\"channels\":[";
   for (std::size_t i = 0; i < s.channels.size(); ++i) {

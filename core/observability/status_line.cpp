@@ -21,15 +21,39 @@ uint64_t progress(const runtime::StageReport& s) { return s.kind == StageKind::S
 
 }  // namespace
 
+std::optional<TimeLeft> time_left(int cycle, int cycles, double cycle_seconds, std::optional<double> duration_seconds) {
+  if (!duration_seconds) return std::nullopt;
+  TimeLeft t;
+  t.cycle = std::max(0.0, *duration_seconds - cycle_seconds);
+  if (cycles > 0) t.total = t.cycle + *duration_seconds * std::max(0, cycles - cycle - 1);
+  return t;
+}
+
+std::optional<TimeLeft> time_left(const runtime::Snapshot& s) {
+  return time_left(s.cycle, s.cycles, s.cycle_seconds, s.duration_seconds);
+}
+
+std::string time_left_text(int cycle, int cycles, double cycle_seconds, std::optional<double> duration_seconds) {
+  const auto t = time_left(cycle, cycles, cycle_seconds, duration_seconds);
+  if (!t) return "";
+  const double elapsed = std::min(cycle_seconds, *duration_seconds);
+  std::string text = fmt::format("{:.0f}s of {:.0f}s, {:.0f}s left", elapsed, *duration_seconds, t->cycle);
+  if (cycles == 1) return text;
+  const std::string which = cycles > 0 ? fmt::format("cycle {}/{}", cycle + 1, cycles) : fmt::format("cycle {}", cycle + 1);
+  text = which + " " + text;
+  if (t->total) text += fmt::format(", {:.0f}s in all", *t->total);
+  return text;
+}
+
 std::string status_text(const runtime::Snapshot& now, const runtime::Snapshot* before, double dt,
                         std::optional<double> duration_seconds) {
-  std::string line = fmt::format("[{:>4.0f}s", now.uptime_seconds);
-  if (duration_seconds) {
-    // Counted from the start of the run (for cycled runs, of the first cycle).
-    const double left = std::max(0.0, *duration_seconds - now.uptime_seconds);
-    line += fmt::format(" of {:.0f}s, {:.0f}s left", *duration_seconds, left);
-  }
-  line += "]";
+  std::string line;
+  if (const auto d = now.duration_seconds ? now.duration_seconds : duration_seconds)
+    line = "[" + time_left_text(now.cycle, now.cycles, now.cycle_seconds, d) + "]";
+  else if (now.cycles != 1)
+    line = fmt::format("[cycle {} {:>4.0f}s]", now.cycle + 1, now.uptime_seconds);
+  else
+    line = fmt::format("[{:>4.0f}s]", now.uptime_seconds);
   for (const auto& s : now.stages) {
     double rate = 0;
     if (before && dt > 0)

@@ -21,6 +21,21 @@ std::vector<std::pair<std::string, uint64_t>> StageCounters::named_values() {
   return out;
 }
 
+Gauge& StageCounters::gauge(const std::string& key) {
+  std::lock_guard lock(mu);
+  auto& g = gauges[key];
+  if (!g) g = std::make_unique<Gauge>();
+  return *g;
+}
+
+std::vector<std::pair<std::string, int64_t>> StageCounters::gauge_values() {
+  std::lock_guard lock(mu);
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (auto& [k, g] : gauges)
+    if (g->is_set()) out.emplace_back(k, g->value());
+  return out;
+}
+
 std::string counter_key(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels) {
   std::string key = name;
   if (!labels.empty()) {
@@ -52,6 +67,9 @@ class StageDriver::StageContext : public Context, public Logger {
   }
   Counter& counter(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels) override {
     return d_.counters_.get(counter_key(name, labels));
+  }
+  Gauge& gauge(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels) override {
+    return d_.counters_.gauge(counter_key(name, labels));
   }
   std::stop_token stop_token() const override { return d_.stop_.get_token(); }
   std::chrono::system_clock::time_point now() const override { return d_.env_.clock->wall(); }

@@ -25,9 +25,12 @@ struct StageCounters {
   std::atomic<uint64_t> batches_in{0}, records_in{0}, batches_out{0}, records_out{0};
   std::mutex mu;
   std::map<std::string, std::unique_ptr<Counter>> named;  // stable addresses
+  std::map<std::string, std::unique_ptr<Gauge>> gauges;   // stable addresses
 
   Counter& get(const std::string& key);
   std::vector<std::pair<std::string, uint64_t>> named_values();
+  Gauge& gauge(const std::string& key);
+  std::vector<std::pair<std::string, int64_t>> gauge_values();  // the set ones
 };
 
 // "name" or "name{label=\"value\",...}", as the summary and the metrics print a counter.

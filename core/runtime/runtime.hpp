@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ struct StageReport {
   StageKind kind = StageKind::Transform;
   uint64_t batches_in = 0, records_in = 0, batches_out = 0, records_out = 0;
   std::vector<std::pair<std::string, uint64_t>> counters;  // the plugin's own, "name{label=value}"
+  std::vector<std::pair<std::string, int64_t>> gauges;     // the plugin's own, those set
 };
 
 struct RunReport {
@@ -47,6 +49,9 @@ struct Snapshot {
   double uptime_seconds = 0;
   std::vector<StageReport> stages;
   std::vector<std::pair<std::string, ChannelStats>> channels;  // input channels: "->stage"
+  int cycles = 1;                          // run.cycles; 0: until stopped
+  std::optional<double> duration_seconds;  // run.duration, counted per cycle
+  double cycle_seconds = 0;                // into this cycle's duration; 0 until its stages run
 };
 
 struct RunOptions {

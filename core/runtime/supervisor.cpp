@@ -26,6 +26,8 @@ struct Runtime::Impl {
   std::map<std::string, std::unique_ptr<StageCounters>> counters;  // by stage id, for the whole run
   std::vector<std::pair<std::string, ChannelStats>> channel_totals;
   Clock::time_point started;
+  // Where this cycle's duration is counted from (clock ticks), -1 until its stages run.
+  std::atomic<Clock::duration::rep> cycle_started{-1};
 
   // Events the supervisor sleeps on: a stage done or failed, a stop or abort request.
   std::mutex mu;
@@ -53,6 +55,7 @@ struct Runtime::Impl {
       r.batches_out = c.batches_out;
       r.records_out = c.records_out;
       r.counters = c.named_values();
+      r.gauges = c.gauge_values();
     }
     return r;
   }
@@ -185,6 +188,7 @@ struct Runtime::Impl {
 
   // One cycle. Returns false when the run must not go on (failure or signal).
   bool run_cycle(RunReport& report) {
+    cycle_started = -1;
     std::string error, error_stage;
     if (!build(error, error_stage)) {
       report.ok = false;
@@ -210,10 +214,12 @@ struct Runtime::Impl {
     write_log(LogLevel::Info, "flow",
               fmt::format("pipeline '{}' running: {} stages, cycle {}{}", spec.name, drivers.size(), cycle + 1,
                           spec.run.duration ? fmt::format(", for {}", format_duration(*spec.run.duration)) : ""));
+    const auto cycle_start = clock->now();
+    cycle_started = cycle_start.time_since_epoch().count();  // before any stage runs
     std::vector<std::thread> threads;
     for (auto& d : drivers) threads.emplace_back([driver = d.get()] { driver->run(); });
 
-    const auto deadline = spec.run.duration ? clock->now() + *spec.run.duration : Clock::never();
+    const auto deadline = spec.run.duration ? cycle_start + *spec.run.duration : Clock::never();
     bool stopping = false, aborting = false;
     {
       std::unique_lock lock(mu);
@@ -355,7 +361,12 @@ Snapshot Runtime::snapshot() const {
   std::lock_guard lock(impl_->nodes_mu);
   snap.pipeline = impl_->spec.name;
   snap.cycle = impl_->cycle;
-  snap.uptime_seconds = std::chrono::duration<double>(impl_->clock->now() - impl_->started).count();
+  const auto now = impl_->clock->now();
+  snap.uptime_seconds = std::chrono::duration<double>(now - impl_->started).count();
+  snap.cycles = impl_->spec.run.cycles;
+  if (impl_->spec.run.duration) snap.duration_seconds = std::chrono::duration<double>(*impl_->spec.run.duration).count();
+  if (const Clock::duration::rep at = impl_->cycle_started; at >= 0)
+    snap.cycle_seconds = std::chrono::duration<double>(now - Clock::time_point(Clock::duration(at))).count();
   for (const auto& s : impl_->spec.stages) snap.stages.push_back(impl_->stage_report(s));
   for (const auto& c : impl_->channels)
     if (c) snap.channels.emplace_back(c->name(), c->stats());

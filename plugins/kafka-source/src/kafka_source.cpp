@@ -23,6 +23,7 @@
 #include "flow/flow.hpp"
 #include "flow_kafka/common.hpp"
 #include "flow_kafka/plugin_support.hpp"
+#include "flow_kafka/watermarks.hpp"
 
 namespace {
 
@@ -193,6 +194,7 @@ class KafkaSource {
     outage_->install(conf);
     rk_ = conf.create(RD_KAFKA_CONSUMER);
     outage_->attach(rk_);
+    marks_ = std::make_unique<flow::kafka::WatermarkWatcher>(rk_, kLagInterval);
     rd_kafka_poll_set_consumer(rk_);
     queue_ = rd_kafka_queue_get_consumer(rk_);
     if (o_.max_poll_interval.count() > 0)
@@ -238,6 +240,7 @@ class KafkaSource {
     const auto started = Clock::now();
     auto batch_deadline = started + o_.batch_timeout;
     auto next_commit = started + o_.commit_interval;
+    auto next_lag = started;
     while (true) {
       if (ctx.stop_requested()) {
         if (o_.on_stop != "drain") break;
@@ -302,6 +305,10 @@ class KafkaSource {
         commit(false);
         next_commit = Clock::now() + o_.commit_interval;
       }
+      if (Clock::now() >= next_lag) {
+        update_lag();
+        next_lag = Clock::now() + kLagInterval;
+      }
       if (o_.exit_at_end && at_end()) {
         ctx.log().info("every assigned partition read to its end (exit_at_end)");
         break;
@@ -345,6 +352,7 @@ class KafkaSource {
 
  private:
   static constexpr std::size_t kPollMax = 1000;  // messages per rd_kafka_consume_batch_queue call
+  static constexpr std::chrono::milliseconds kLagInterval{1000};  // kafka_partition_lag's refresh
 
   struct PartState {
     std::optional<int64_t> expected;  // next offset we expect to see (gap detection)
@@ -362,6 +370,7 @@ class KafkaSource {
     std::optional<int64_t> replay_end;
     std::optional<int64_t> resumed_from;
     std::optional<int64_t> group_offset;  // the group's committed offset at assignment
+    flow::Gauge* lag = nullptr;           // kafka_partition_lag{topic,partition}
   };
   struct Drain {
     Clock::time_point deadline;
@@ -782,6 +791,8 @@ class KafkaSource {
       const Key k{parts->elems[i].topic, parts->elems[i].partition};
       tracker_->assign(k);
       PartState ps;
+      if (ctx_) ps.lag = &ctx_->gauge("kafka_partition_lag", {{"topic", k.topic}, {"partition", std::to_string(k.partition)}});
+      marks_->add({k.topic, k.partition});
       std::optional<int64_t> kafka;
       if (have_committed && committed->elems[i].offset >= 0 && !committed->elems[i].err)
         kafka = committed->elems[i].offset;
@@ -857,6 +868,7 @@ class KafkaSource {
     last_part_ = nullptr;
     for (const auto& k : lost) {
       tracker_->revoke(k);
+      forget_lag(k);
       parts_.erase(k);
     }
     drop_rows(lost);
@@ -900,6 +912,25 @@ class KafkaSource {
                            "'{}.flow-handover' for the next owner",
                            list->cnt, rd_kafka_err2str(refused), o_.group));
     return true;
+  }
+
+  // Sets each partition's kafka_partition_lag: its high watermark minus the next offset this
+  // stage reads (records on the broker that it has not taken yet).
+  void update_lag() {
+    for (auto& [k, ps] : parts_) {
+      if (!ps.lag) continue;
+      const auto m = marks_->marks({k.topic, k.partition});
+      std::optional<int64_t> at = ps.expected ? ps.expected : ps.eof_at;
+      if (!at) at = o_.start == "latest" ? m.high : m.low;  // nothing read and no committed offset yet
+      if (m.high < 0 || *at < 0) continue;
+      ps.lag->set(std::max<int64_t>(m.high - *at, 0));
+    }
+  }
+
+  // A revoked partition's lag leaves the metrics (the next owner reports it).
+  void forget_lag(const Key& k) {
+    if (auto it = parts_.find(k); it != parts_.end() && it->second.lag) it->second.lag->clear();
+    marks_->remove({k.topic, k.partition});
   }
 
   // Removes the batch under construction's rows (and waiting messages) of revoked partitions.
@@ -974,6 +1005,9 @@ class KafkaSource {
   void destroy() {
     if (!rk_) return;
     closing_ = true;
+    if (marks_) marks_->stop();  // before the handle it queries goes
+    for (const auto& [k, ps] : parts_)
+      if (ps.lag) ps.lag->clear();
     for (auto* m : backlog_) rd_kafka_message_destroy(m);
     backlog_.clear();
     if (queue_) rd_kafka_queue_destroy(queue_);
@@ -993,6 +1027,7 @@ class KafkaSource {
   std::unique_ptr<flow::kafka::Outage> outage_;  // before rk_: stopped before it is destroyed
   rd_kafka_t* handover_ = nullptr;  // see handover()
   rd_kafka_t* rk_ = nullptr;
+  std::unique_ptr<flow::kafka::WatermarkWatcher> marks_;  // stopped in destroy(), before rk_ goes
   std::shared_ptr<OffsetTracker> tracker_ = std::make_shared<OffsetTracker>();
   std::map<Key, PartState> parts_;
   rd_kafka_queue_t* queue_ = nullptr;

@@ -49,7 +49,8 @@ namespace flow {
 // Bumped on any change of the layout or virtual functions of the SDK's classes, or of this
 // descriptor. Adding inline functions (the batch and schema builders, typed views) does not.
 // 2: Emitter::try_emit returns TryEmit; descriptors may declare input columns and output schema.
-// 3: descriptors may supply their conformance sample input; PluginInfo::durable_positions.
+// 3: Context::gauge and flow::Gauge; descriptors may supply their conformance sample input;
+//    PluginInfo::durable_positions.
 inline constexpr uint32_t kAbiVersion = 3;
 
 #define FLOW_STRINGIFY2(x) #x

@@ -38,6 +38,24 @@ class Counter {
   std::atomic<uint64_t> value_{0};
 };
 
+// A value that goes up and down (a consumer's lag, a queue's length), exported per stage like a
+// counter but as a Prometheus gauge. Unset until the first set(); clear() unsets it again, so a
+// series that no longer applies (a revoked partition) leaves the metrics instead of reading 0.
+class Gauge {
+ public:
+  void set(int64_t v) {
+    value_.store(v, std::memory_order_relaxed);
+    set_.store(true, std::memory_order_release);
+  }
+  void clear() { set_.store(false, std::memory_order_release); }
+  bool is_set() const { return set_.load(std::memory_order_acquire); }
+  int64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> value_{0};
+  std::atomic<bool> set_{false};
+};
+
 class Context {
  public:
   virtual ~Context() = default;
@@ -54,6 +72,10 @@ class Context {
   // The reference stays valid for the whole run.
   virtual Counter& counter(const std::string& name,
                            const std::vector<std::pair<std::string, std::string>>& labels = {}) = 0;
+  // A named gauge of this stage ("kafka_partition_lag", {{"topic","t"},{"partition","0"}}), the
+  // same way. Its value survives the cycles of a run; a stage clears it when it no longer applies.
+  virtual Gauge& gauge(const std::string& name,
+                       const std::vector<std::pair<std::string, std::string>>& labels = {}) = 0;
 
   // Set when the stage should finish: sources return from run(); processors are told by end
   // of input instead and rarely need this.

@@ -36,6 +36,25 @@ TEST(Metrics, PrometheusTextHasStageChannelAndPluginCounters) {
   EXPECT_THAT(text, ::testing::HasSubstr("flow_channel_writer_blocked_seconds_total{pipeline=\"iot\",channel=\"->validate\"} 1.500000\n"));
 }
 
+// Plugin gauges (kafka-source's lag): a gauge family in Prometheus, "gauges" in the JSON; and
+// the run's cycles and durations, from which `flowctl top` shows the time left.
+TEST(Metrics, GaugesAndCycleTimesAreExported) {
+  auto s = sample();
+  s.stages[0].gauges = {{"kafka_partition_lag{topic=\"t\",partition=\"3\"}", 42}};
+  s.cycles = 3;
+  s.duration_seconds = 10;
+  s.cycle_seconds = 4;
+  const auto text = flow::observability::prometheus_text(s);
+  EXPECT_THAT(text, ::testing::HasSubstr("# TYPE flow_plugin_kafka_partition_lag gauge\n"
+                                         "flow_plugin_kafka_partition_lag{pipeline=\"iot\",stage=\"validate\",topic=\"t\","
+                                         "partition=\"3\"} 42\n"));
+  const auto json = flow::observability::snapshot_json(s);
+  EXPECT_THAT(json, ::testing::HasSubstr("\"gauges\":{\"kafka_partition_lag{topic=\\\"t\\\",partition=\\\"3\\\"}\":42}"));
+  EXPECT_THAT(json, ::testing::HasSubstr("\"cycles\":3,\"duration_seconds\":10.000,\"cycle_seconds\":4.000"));
+  s.duration_seconds.reset();
+  EXPECT_THAT(flow::observability::snapshot_json(s), ::testing::HasSubstr("\"duration_seconds\":null"));
+}
+
 TEST(Metrics, ServerAnswersOverHttp) {
   flow::observability::MetricsServer server("127.0.0.1", 0, [] { return sample(); });
   ASSERT_GT(server.port(), 0);

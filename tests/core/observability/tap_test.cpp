@@ -29,6 +29,16 @@ TEST(Tap, RowJsonHasEveryColumnTyped) {
   EXPECT_EQ(flow::runtime::row_json(b, 1), R"({"sensor_id":1,"temperature":21.5,"name":"b\"q"})");
 }
 
+// Latin-1 or binary bytes in a string column (a Kafka value, a CSV field) still make valid JSON:
+// each invalid UTF-8 sequence becomes U+FFFD (flow/text.hpp), valid UTF-8 stays as it is.
+TEST(Tap, RowJsonReplacesInvalidUtf8) {
+  Batch b;
+  Column name(Type::String);
+  name.append_string("caf\xE9 \xC3\xA9 \xFF\xFE");
+  b.add_column("name", std::move(name));
+  EXPECT_EQ(flow::runtime::row_json(b, 0), "{\"name\":\"caf\xEF\xBF\xBD \xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD\"}");
+}
+
 TEST(Tap, InactiveWithoutReadersAndActiveWhileSubscribed) {
   flow::runtime::TapHub hub;
   auto p = hub.point("validate");
