@@ -31,6 +31,10 @@ std::set<std::string> consumers_of(const spec::PipelineSpec& spec, const std::st
 
 // The option keys whose values differ (top level of `config`).
 std::vector<std::string> changed_keys(const Value& a, const Value& b) {
+  if (same_value(a, b)) return {};
+  static const Value none = Value::map();  // no `config` at all: no option given
+  if (a.is_null() && b.is_map()) return changed_keys(none, b);
+  if (a.is_map() && b.is_null()) return changed_keys(a, none);
   if (!a.is_map() || !b.is_map()) return {"config"};
   std::vector<std::string> keys;
   for (const auto& e : a.entries()) {

@@ -149,6 +149,15 @@ TEST(ReloadPlan, RunLevelKeys) {
   EXPECT_NE(renamed.refused[0].find("name: 'p' -> 'q'"), std::string::npos);
 }
 
+TEST(ReloadPlan, AStageWithoutConfigIsUnchangedWhenItStaysWithout) {
+  const std::string no_config = replace(kBase, ", config: {schema: {sensor_id: int}}", "");
+  const auto p = plan_reload(parse(no_config), kKinds, parse(replace(no_config, "window: 1s", "window: 3s")));
+  EXPECT_EQ(ids(p.changed), Ids{"csv"});
+  const auto given = plan_reload(parse(no_config), kKinds, parse(kBase));
+  EXPECT_EQ(ids(given.changed), Ids{"validate"});
+  EXPECT_EQ(given.changed[0].why, "options: schema");
+}
+
 TEST(ReloadPlan, APluginSwapIsAChange) {
   const auto p = plan(replace(kBase, "plugin: merge-archive", "plugin: stdout-sink"));
   EXPECT_EQ(ids(p.changed), Ids{"archive"});
