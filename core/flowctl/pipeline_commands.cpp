@@ -158,7 +158,11 @@ class Reloader {
       return {422, errors + "reload refused: the pipeline goes on unchanged\n"};
     }
     const auto result = rt_.reload(std::move(loaded->spec), std::move(loaded->plugins));
-    if (!result.ok) return {409, "reload refused: " + result.message + "\n"};
+    if (!result.ok) {
+      runtime::write_log(LogLevel::Error, "flow",
+                         fmt::format("reload of '{}' refused: {}; the pipeline goes on unchanged", file_, result.message));
+      return {409, "reload refused: " + result.message + "\n"};
+    }
     return {200, result.message + "\n"};
   }
 
