@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "host/yaml_value.hpp"
+#include "runtime/clock.hpp"
 #include "runtime/runtime.hpp"
 #include "support/process.hpp"
 
@@ -163,6 +164,42 @@ TEST(Reload, ARunLevelChangeIsRefusedAndTheRunGoesOnUnchanged) {
   EXPECT_FALSE(result.ok);
   EXPECT_NE(result.message.find("run.cycles: 1 -> 2"), std::string::npos) << result.message;
   expect_sequence(numbers(a), stage(r, "src").records_out);
+}
+
+TEST(Reload, WhileACycleDrainsItAppliesWhenTheNextCycleStarts) {
+  TempDir dir;
+  const std::string a = (dir / "a.txt").string(), b = (dir / "b.txt").string();
+  // A slow sink makes the drain last; the cycle's duration runs on a clock the test moves.
+  const std::string yaml = with(with(with(kPipeline, "path: A", "path: " + a + ", delay: 50ms"), "name: r",
+                                     "name: r\nrun: {duration: 100ms, cycles: 2}"),
+                                "input: mid,", "input: mid, buffer: {batches: 8},");
+  auto first = load(yaml);
+  flow::runtime::ManualClock clock;
+  flow::runtime::RunOptions opts;
+  opts.clock = &clock;
+  flow::runtime::Runtime rt(std::move(first.spec), first.plugins, opts);
+  flow::runtime::ReloadResult result;
+  std::thread t([&] {
+    flow::test::eventually([&] { return lines(a) > 50; });
+    clock.advance(std::chrono::milliseconds(100));  // cycle 1 drains from the next wake-up on
+    auto next = load(with(yaml, a, b));
+    result = rt.reload(std::move(next.spec), std::move(next.plugins));  // answered when cycle 2 starts
+    flow::test::eventually([&] { return lines(b) > 50; });
+    clock.advance(std::chrono::milliseconds(100));
+  });
+  const auto r = rt.run();
+  t.join();
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.cycles_completed, 2);
+  EXPECT_TRUE(result.ok) << result.message;
+  EXPECT_NE(result.message.find("applied at the start of cycle 2: 1 changed"), std::string::npos) << result.message;
+  // Each cycle's source starts at 0: cycle 1 went wholly to a, cycle 2 wholly to b.
+  const auto one = numbers(a), two = numbers(b);
+  ASSERT_FALSE(one.empty());
+  ASSERT_FALSE(two.empty());
+  EXPECT_EQ(one.front(), 0);
+  EXPECT_EQ(two.front(), 0);
+  EXPECT_EQ(one.size() + two.size(), stage(r, "src").records_out);
 }
 
 TEST(Reload, AfterTheRunEndedItIsAnsweredAtOnce) {
