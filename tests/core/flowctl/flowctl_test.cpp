@@ -217,12 +217,23 @@ TEST(Flowctl, GraphDrawsTheKafkaHop) {
   EXPECT_THAT(half.out(), ::testing::Not(::testing::HasSubstr("kafka:")));
 }
 
-TEST(Flowctl, SighupNeitherKillsNorStopsTheRun) {
+TEST(Flowctl, ReloadWithoutAPipelineListeningSaysSoAndExits1) {
+  TempDir dir;
+  auto p = flowctl(dir, {"reload", "--url", "http://127.0.0.1:1"}, "reload");
+  auto rc = p.wait(30s);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 1);
+  EXPECT_THAT(p.err(), ::testing::HasSubstr("flowctl: error: cannot reach http://127.0.0.1:1"));
+}
+
+TEST(Flowctl, SighupReReadsTheFileAndTheRunGoesOn) {
   TempDir dir;
   auto p = flowctl(dir, {"run", endless_pipeline(dir)});
   ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir / "out.txt") && line_count(dir / "out.txt") > 100; }));
   p.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return p.err().find("SIGHUP: reloading") != std::string::npos; })) << p.err();
+  ASSERT_TRUE(eventually([&] { return p.err().find("no stage changed; 2 stages kept running") != std::string::npos; }))
+      << p.err();
   const auto at_hup = line_count(dir / "out.txt");
   ASSERT_TRUE(eventually([&] { return line_count(dir / "out.txt") > at_hup + 100; })) << "the run stopped after SIGHUP";
   p.signal(SIGTERM);
