@@ -454,9 +454,10 @@ struct Runtime::Impl {
     for (auto it = stopped.rbegin(); it != stopped.rend(); ++it) drivers[*it]->close();
 
     std::vector<std::size_t> fresh;  // new node indexes
-    auto old_plugins = std::move(plugins);  // stopped stages are destroyed below, with their plugins loaded
+    std::map<std::string, loader::PluginPtr> old_plugins;  // outlives the stopped stages destroyed below
     {
       std::lock_guard nodes_lock(nodes_mu);
+      old_plugins = std::move(plugins);
       const std::set<std::string> starting(plan.start.begin(), plan.start.end());
       std::map<std::string, std::unique_ptr<StageDriver>> old_drivers;
       std::map<std::string, std::unique_ptr<Channel>> old_channels;
