@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <regex>
 
 #include "support/process.hpp"
@@ -215,6 +217,13 @@ TEST(Flowctl, GraphDrawsTheKafkaHop) {
   auto half = flowctl(dir, {"graph", std::string(FLOW_SOURCE_DIR) + "/pipelines/iot-producer.yaml"}, "half");
   ASSERT_EQ(half.wait(30s), 0) << half.err();
   EXPECT_THAT(half.out(), ::testing::Not(::testing::HasSubstr("kafka:")));
+}
+
+TEST(Flowctl, TheSystemdUnitReloadsWithSighup) {
+  std::ifstream unit(std::string(FLOW_SOURCE_DIR) + "/packaging/flow@.service");
+  ASSERT_TRUE(unit) << "no packaging/flow@.service";
+  const std::string text((std::istreambuf_iterator<char>(unit)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, ::testing::HasSubstr("\nExecReload=/bin/kill -HUP $MAINPID\n"));  // `systemctl reload` = hot reload
 }
 
 TEST(Flowctl, ReloadWithoutAPipelineListeningSaysSoAndExits1) {
