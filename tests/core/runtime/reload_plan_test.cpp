@@ -158,6 +158,22 @@ TEST(ReloadPlan, AStageWithoutConfigIsUnchangedWhenItStaysWithout) {
   EXPECT_EQ(given.changed[0].why, "options: schema");
 }
 
+TEST(ReloadPlan, AKafkaSourceUpstreamOfAChangedSinkKeepsRunning) {
+  const char* kafka = R"(
+name: k
+stages:
+  - {id: consume, plugin: kafka-source, config: {brokers: b:9092, topics: [t], group: g}}
+  - {id: validate, plugin: json-validator, input: consume, config: {schema: {sensor_id: int}}}
+  - {id: csv, plugin: csv-window-sink, input: validate, config: {path: /tmp/p, window: 1s}}
+)";
+  const flow::runtime::StageKinds kinds = {
+      {"consume", StageKind::Source}, {"validate", StageKind::Transform}, {"csv", StageKind::Sink}};
+  const auto sink = plan_reload(parse(kafka), kinds, parse(replace(kafka, "window: 1s", "window: 5s")));
+  EXPECT_EQ(sink.stop, Ids{"csv"});  // the consumer, its group membership and validate are untouched
+  const auto source = plan_reload(parse(kafka), kinds, parse(replace(kafka, "group: g", "group: h")));
+  EXPECT_EQ(source.stop, (Ids{"consume", "validate", "csv"}));  // its records are committed before it closes
+}
+
 TEST(ReloadPlan, APluginSwapIsAChange) {
   const auto p = plan(replace(kBase, "plugin: merge-archive", "plugin: stdout-sink"));
   EXPECT_EQ(ids(p.changed), Ids{"archive"});
