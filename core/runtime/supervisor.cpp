@@ -330,7 +330,7 @@ struct Runtime::Impl {
   }
 
   // Logged by the caller (flowctl's reloader), who also says why a reload never got here.
-  static ReloadResult refuse(const std::string& /*file*/, const std::string& why) { return {false, why}; }
+  static ReloadResult refuse(const std::string& why) { return {false, why}; }
 
   // Between cycles no stage runs: the next cycle is built from the new file.
   void apply_reloads_between_cycles() {
@@ -342,7 +342,7 @@ struct Runtime::Impl {
     for (auto& r : todo) {
       const ReloadPlan plan = plan_reload(spec, kinds(), r->spec);
       if (!plan.refused.empty()) {
-        r->answer.set_value(refuse(r->spec.file, join(plan.refused, "; ")));
+        r->answer.set_value(refuse(join(plan.refused, "; ")));
         continue;
       }
       {
@@ -350,7 +350,7 @@ struct Runtime::Impl {
         spec = std::move(r->spec);
         plugins = std::move(r->plugins);
       }
-      update_delivery_registry({});
+      update_delivery_registry(nullptr);
       const std::string summary = fmt::format("reload of '{}' applied at the start of cycle {}: {} changed, {} added, {} removed",
                                               spec.file, cycle + 1, plan.changed.size(), plan.added.size(), plan.removed.size());
       write_log(LogLevel::Info, "flow", summary);
@@ -364,9 +364,9 @@ struct Runtime::Impl {
     return out;
   }
 
-  // Which sinks each source reaches, for the sources that start (all of them between cycles):
-  // a running source may read its own entry at any time, so the others are left alone.
-  void update_delivery_registry(const std::vector<std::string>& started_sources) {
+  // Which sinks each source reaches, for the sources that start (`only`; all of them, nullptr,
+  // between cycles): a running source may read its own entry at any time, so it is left alone.
+  void update_delivery_registry(const std::vector<std::string>* only) {
     std::shared_ptr<DeliveryRegistry> reg;
     {
       std::lock_guard lock(shared.mu);
@@ -375,11 +375,11 @@ struct Runtime::Impl {
     }
     if (!reg) return;
     const auto fresh = delivery_registry();
-    if (started_sources.empty()) {
+    if (!only) {
       reg->sinks_of = fresh->sinks_of;
       return;
     }
-    for (const auto& id : started_sources)
+    for (const auto& id : *only)
       if (auto it = fresh->sinks_of.find(id); it != fresh->sinks_of.end()) reg->sinks_of[id] = it->second;
   }
 
@@ -401,7 +401,7 @@ struct Runtime::Impl {
   ReloadResult reload_now(spec::PipelineSpec next, std::map<std::string, loader::PluginPtr> next_plugins) {
     const std::string file = next.file;
     const ReloadPlan plan = plan_reload(spec, kinds(), next);
-    if (!plan.refused.empty()) return refuse(file, join(plan.refused, "; "));
+    if (!plan.refused.empty()) return refuse(join(plan.refused, "; "));
 
     // The new instances first: a plugin factory that throws leaves the pipeline as it was.
     const DriverEnv e = env();
@@ -418,7 +418,7 @@ struct Runtime::Impl {
         const auto& plugin = next_plugins.at(id);
         made[id] = std::make_unique<StageDriver>(e, id, plugin->info(), plugin->create(next.stage(id)->config), *c);
       } catch (const std::exception& ex) {
-        return refuse(file, fmt::format("stage '{}': {}", id, ex.what()));
+        return refuse(fmt::format("stage '{}': {}", id, ex.what()));
       }
     }
 
@@ -447,7 +447,7 @@ struct Runtime::Impl {
       for (std::size_t i : stopped) wait_done(*drivers[i]);
       for (std::size_t i : stopped) drivers[i]->release_outputs();
       notify();
-      return refuse(file, aborted ? "the pipeline is aborting" : "a stage failed while the reload drained");
+      return refuse(aborted ? "the pipeline is aborting" : "a stage failed while the reload drained");
     }
     for (std::size_t i : stopped)
       if (threads[i].joinable()) threads[i].join();
@@ -521,7 +521,7 @@ struct Runtime::Impl {
     std::vector<std::string> started_sources;
     for (std::size_t i : fresh)
       if (drivers[i]->is_source()) started_sources.push_back(drivers[i]->id());
-    update_delivery_registry(started_sources);
+    update_delivery_registry(&started_sources);
 
     // Open the new instances in file order, then start them together (as a cycle does).
     std::size_t opened = 0;
