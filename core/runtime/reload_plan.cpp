@@ -154,7 +154,8 @@ ReloadPlan plan_reload(const spec::PipelineSpec& old_spec, const StageKinds& old
         const bool reads = std::any_of(s.inputs.begin(), s.inputs.end(), [&](const auto& in) { return in.stage == id; });
         if (!reads || !seen.insert(s.id).second) continue;
         if (new_spec.stage(s.id) && !restart.count(s.id)) {
-          plan.restarted.push_back({s.id, "commits the records of source '" + src + "', which restarts"});
+          plan.restarted.push_back({s.id, "commits the records of source '" + src + "', which " +
+                                              (new_spec.stage(src) ? "restarts" : "is removed")});
           restart.insert(s.id);
         }
         if (kind(s.id) != StageKind::Sink) todo.push_back(s.id);

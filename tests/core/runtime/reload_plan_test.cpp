@@ -174,6 +174,18 @@ stages:
   EXPECT_EQ(source.stop, (Ids{"consume", "validate", "csv"}));  // its records are committed before it closes
 }
 
+TEST(ReloadPlan, ARemovedSourceDrainsItsRecordsIntoTheSinks) {
+  const std::string two = replace(replace(kBase, "  - {id: validate", "  - {id: gen, plugin: sensor-simulator}\n  - {id: validate"),
+                                  "input: sim,", "input: [sim, gen],");
+  const auto p = plan_reload(parse(two), kKinds, parse(kBase));
+  EXPECT_EQ(p.removed, Ids{"gen"});
+  EXPECT_EQ(ids(p.changed), Ids{"validate"});  // its inputs
+  ASSERT_EQ(ids(p.restarted), Ids{"csv"});
+  EXPECT_EQ(p.restarted[0].why, "commits the records of source 'gen', which is removed");
+  EXPECT_EQ(p.stop, (Ids{"gen", "validate", "csv"}));
+  EXPECT_EQ(p.start, (Ids{"validate", "csv"}));  // sim keeps running
+}
+
 TEST(ReloadPlan, APluginSwapIsAChange) {
   const auto p = plan(replace(kBase, "plugin: merge-archive", "plugin: stdout-sink"));
   EXPECT_EQ(ids(p.changed), Ids{"archive"});
