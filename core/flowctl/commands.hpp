@@ -26,5 +26,6 @@ void register_test_plugin_command(CLI::App& app, Globals& g);  // test-plugin
 void register_tap_command(CLI::App& app, Globals& g);          // tap (tap_command.cpp)
 void register_top_command(CLI::App& app, Globals& g);          // top (top_command.cpp)
 void register_test_command(CLI::App& app, Globals& g);         // test (test_command.cpp)
+void register_reload_command(CLI::App& app, Globals& g);       // reload (reload_command.cpp)
 
 }  // namespace flow::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   register_tap_command(app, g);
   register_top_command(app, g);
   register_test_command(app, g);
+  register_reload_command(app, g);
   // `broker` hands its extra arguments to the broker program: none of them are flowctl's.
   app.get_subcommand("broker")->fallthrough(false);
   app.parse_complete_callback([&] {

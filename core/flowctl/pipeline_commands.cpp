@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
+#include <deque>
+#include <future>
+#include <mutex>
 #include <thread>
 #include <cstdio>
 #include <filesystem>
@@ -30,10 +34,11 @@ struct Loaded {
   std::map<std::string, loader::PluginPtr> plugins;
 };
 
-// parse -> overrides -> shape -> plugins and configs. Prints every error; nullopt on any.
+// parse -> overrides -> shape -> plugins and configs. Prints every error (or, given `error_text`,
+// puts them there); nullopt on any.
 std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<std::string>& sets,
                                     std::optional<std::string> duration, loader::Registry& registry,
-                                    std::string* substituted = nullptr) {
+                                    std::string* substituted = nullptr, std::string* error_text = nullptr) {
   std::vector<ConfigError> errors;
   std::vector<Location> unresolved;  // values whose variables are unset: their checks would only repeat it
   auto root = config::parse_yaml_file(file, errors, &unresolved);
@@ -61,34 +66,132 @@ std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<s
   errors = std::move(kept);
   for (const auto& w : registry.warnings()) std::fprintf(stderr, "flowctl: warning: %s\n", w.c_str());
   if (!errors.empty()) {
-    std::fputs(spec::format_errors(errors).c_str(), stderr);
-    std::fprintf(stderr, "%zu error%s in %s\n", errors.size(), errors.size() == 1 ? "" : "s", file.c_str());
+    const std::string text = spec::format_errors(errors) +
+                             fmt::format("{} error{} in {}\n", errors.size(), errors.size() == 1 ? "" : "s", file);
+    if (error_text) *error_text = text;
+    else std::fputs(text.c_str(), stderr);
     return std::nullopt;
   }
   return Loaded{std::move(*spec), std::move(plugins)};
 }
 
-// SIGINT/SIGTERM are blocked in every thread (the runtime's and librdkafka's threads inherit
-// the mask, so block before any starts) and taken by one thread with sigwait, which tells the
-// runtime: the first signal drains, the second aborts. SIGUSR2 ends the watcher. SIGHUP (what
-// `systemctl reload` sends) is taken too, so that it no longer kills the run and loses the open
-// window: hot reload is not implemented yet, so it is logged and ignored.
+// The signals flowctl run takes on its own thread. Blocked before any other thread starts (the
+// runtime's, librdkafka's and the reloader's threads inherit the mask).
+sigset_t run_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR2);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+// Hot reload: SIGHUP and POST /reload re-read the file with the run's --set overrides and
+// --duration on this thread, one request at a time, so the signal thread stays free for a
+// SIGTERM meanwhile. An invalid file is logged (file:line:column, as validate prints it) and the
+// pipeline goes on unchanged; a valid one goes to Runtime::reload.
+class Reloader {
+ public:
+  struct Answer {
+    int status = 200;  // HTTP: 200 applied, 422 invalid file, 409 refused
+    std::string text;
+  };
+
+  Reloader(runtime::Runtime& rt, std::string file, std::vector<std::string> sets, std::optional<std::string> duration,
+           std::vector<std::string> plugin_paths)
+      : rt_(rt), file_(std::move(file)), sets_(std::move(sets)), duration_(std::move(duration)), paths_(std::move(plugin_paths)) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~Reloader() {
+    {
+      std::lock_guard lock(mu_);
+      over_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    for (auto& r : queue_) r->set_value({503, "the run has ended\n"});
+  }
+
+  std::future<Answer> request(std::string why) {
+    auto p = std::make_shared<std::promise<Answer>>();
+    auto f = p->get_future();
+    std::lock_guard lock(mu_);
+    if (over_) {
+      p->set_value({503, "the run has ended\n"});
+      return f;
+    }
+    runtime::write_log(LogLevel::Info, "flow", fmt::format("{}: reloading '{}'", why, file_));
+    queue_.push_back(std::move(p));
+    cv_.notify_all();
+    return f;
+  }
+
+ private:
+  void serve() {
+    for (;;) {
+      std::shared_ptr<std::promise<Answer>> next;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return over_ || !queue_.empty(); });
+        if (over_) return;
+        next = queue_.front();
+        queue_.pop_front();
+      }
+      next->set_value(reload_once());
+    }
+  }
+
+  Answer reload_once() {
+    loader::Registry registry(loader::default_search_path(paths_));
+    std::string errors;
+    auto loaded = load_pipeline(file_, sets_, duration_, registry, nullptr, &errors);
+    if (!loaded) {
+      runtime::write_log(LogLevel::Error, "flow",
+                         fmt::format("reload: '{}' is invalid; the pipeline goes on unchanged:", file_));
+      std::size_t at = 0;
+      while (at < errors.size()) {
+        const auto nl = errors.find('\n', at);
+        const std::string line = errors.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+        if (!line.empty()) runtime::write_log(LogLevel::Error, "flow", line);
+        at = nl == std::string::npos ? errors.size() : nl + 1;
+      }
+      return {422, errors + "reload refused: the pipeline goes on unchanged\n"};
+    }
+    const auto result = rt_.reload(std::move(loaded->spec), std::move(loaded->plugins));
+    if (!result.ok) {
+      runtime::write_log(LogLevel::Error, "flow",
+                         fmt::format("reload of '{}' refused: {}; the pipeline goes on unchanged", file_, result.message));
+      return {409, "reload refused: " + result.message + "\n"};
+    }
+    return {200, result.message + "\n"};
+  }
+
+  runtime::Runtime& rt_;
+  const std::string file_;
+  const std::vector<std::string> sets_;
+  const std::optional<std::string> duration_;
+  const std::vector<std::string> paths_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<std::promise<Answer>>> queue_;
+  bool over_ = false;
+  std::thread thread_;  // last: started once the rest is set
+};
+
+// SIGINT/SIGTERM/SIGHUP are taken by one thread with sigwait (run_signals() must be blocked
+// already). The first SIGINT/SIGTERM drains, the second aborts; SIGHUP (what `systemctl reload`
+// sends) asks the reloader to re-read the file. SIGUSR2 ends the watcher.
 class SignalWatcher {
  public:
-  explicit SignalWatcher(runtime::Runtime& rt) {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGUSR2);
-    sigaddset(&set_, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    thread_ = std::thread([this, &rt] {
+  SignalWatcher(runtime::Runtime& rt, Reloader& reloader) : set_(run_signals()) {
+    thread_ = std::thread([this, &rt, &reloader] {
       int seen = 0;
       for (;;) {
         int sig = 0;
         if (sigwait(&set_, &sig) != 0 || sig == SIGUSR2) return;
         if (sig == SIGHUP) {
-          runtime::write_log(LogLevel::Warn, "flow", "SIGHUP: reloading the pipeline file is not supported yet; the run goes on unchanged");
+          reloader.request("SIGHUP");  // answered in the log
           continue;
         }
         if (++seen == 1) rt.request_stop();
@@ -176,7 +279,8 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
   };
   auto args = std::make_shared<RunArgs>();
 
-  auto* run = app.add_subcommand("run", "Run a pipeline until its sources end, its duration passes, or SIGINT/SIGTERM");
+  auto* run = app.add_subcommand(
+      "run", "Run a pipeline until its sources end, its duration passes, or SIGINT/SIGTERM; SIGHUP re-reads the file (hot reload)");
   run->add_option("file", args->file, "Pipeline YAML file")->required()->check(CLI::ExistingFile);
   run->add_option("--set", args->sets, "Override an option: stage.option=value, or run.duration=30s / run.cycles=3")
       ->type_name("KEY=VALUE");
@@ -226,8 +330,15 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
     {
       std::optional<double> duration;
       if (loaded->spec.run.duration) duration = std::chrono::duration<double>(*loaded->spec.run.duration).count();
+      const sigset_t blocked = run_signals();
+      pthread_sigmask(SIG_BLOCK, &blocked, nullptr);  // before any thread starts
       runtime::Runtime rt(std::move(loaded->spec), loaded->plugins, opts);
-      SignalWatcher signals(rt);  // before any thread starts; gone before rt is
+      Reloader reloader(rt, args->file, args->sets, args->duration, g.plugin_paths);  // gone before rt is
+      SignalWatcher signals(rt, reloader);
+      dash.reload = [&reloader] {
+        const auto a = reloader.request("POST /reload").get();
+        return std::pair{a.status, a.text};
+      };
       std::unique_ptr<observability::MetricsServer> metrics;
       if (args->metrics_port >= 0) {
         try {

@@ -191,6 +191,16 @@ MetricsServer::MetricsServer(const std::string& host, int port, std::function<ru
   srv.Get("/metrics.json", [snapshot](const httplib::Request&, httplib::Response& res) {
     res.set_content(snapshot_json(snapshot()), "application/json");
   });
+  srv.Post("/reload", [reload = info.reload](const httplib::Request&, httplib::Response& res) {
+    if (!reload) {
+      res.status = 404;
+      res.set_content("this server does not reload a pipeline\n", "text/plain");
+      return;
+    }
+    auto [status, text] = reload();
+    res.status = status;
+    res.set_content(text, "text/plain");
+  });
   srv.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kDashboardHtml, "text/html; charset=utf-8"); });
   port_ = port == 0 ? srv.bind_to_any_port(host) : (srv.bind_to_port(host, port) ? port : -1);
   if (port_ <= 0) throw std::runtime_error(fmt::format("metrics: cannot listen on {}:{}", host, port));

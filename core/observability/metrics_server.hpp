@@ -4,6 +4,7 @@
 //   /              the dashboard (charts from a tap on the dashboard stage, and the metrics)
 //   /tap?stage=S[.OUTPUT]  the records passing an edge, as Server-Sent Events (`flowctl tap`)
 //   /graph.json    the stages, edges and dashboard stage (the dashboard's pipeline graph)
+//   POST /reload   re-read the pipeline file (hot reload, `flowctl reload`)
 #pragma once
 
 #include <functional>
@@ -27,6 +28,8 @@ struct DashboardInfo {
   };
   std::vector<std::pair<std::string, std::string>> stages;  // id, plugin
   std::vector<Edge> edges;
+  // POST /reload: status and text of the answer (flowctl run's reloader); 404 without it.
+  std::function<std::pair<int, std::string>()> reload;
 };
 
 std::string graph_json(const DashboardInfo& d);

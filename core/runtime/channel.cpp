@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace flow::runtime {
@@ -94,14 +95,14 @@ bool Channel::wait_writable(std::chrono::milliseconds timeout) {
 
 Channel::Pop Channel::pop(Batch& out, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  auto ready = [&] { return cancelled_ || !queue_.empty() || writers_ == 0; };
+  auto ready = [&] { return cancelled_ || !queue_.empty() || writers_ == 0 || cut_after_ == 0u; };
   if (!not_empty_.wait_for(lock, timeout, ready)) return Pop::Timeout;
   return take(out, lock);
 }
 
 Channel::Pop Channel::pop_until(Batch& out, Clock::time_point deadline) {
   std::unique_lock lock(mu_);
-  while (!cancelled_ && queue_.empty() && writers_ > 0) {
+  while (!cancelled_ && queue_.empty() && writers_ > 0 && cut_after_ != 0u) {
     if (clock_.now() >= deadline) return Pop::Timeout;
     clock_.wait_until(lock, not_empty_, deadline);
   }
@@ -110,7 +111,12 @@ Channel::Pop Channel::pop_until(Batch& out, Clock::time_point deadline) {
 
 Channel::Pop Channel::take(Batch& out, std::unique_lock<std::mutex>& lock) {
   if (cancelled_) return Pop::Cancelled;
+  if (cut_after_ == 0u) {
+    cut_after_.reset();
+    return Pop::Cut;
+  }
   if (queue_.empty()) return Pop::End;
+  if (cut_after_) *cut_after_ -= 1;
   out = std::move(queue_.front().first);
   bytes_ -= queue_.front().second;
   queue_.pop_front();
@@ -125,6 +131,39 @@ void Channel::writer_done() {
     if (writers_ > 0) --writers_;
   }
   not_empty_.notify_all();
+}
+
+void Channel::cut() {
+  {
+    std::lock_guard lock(mu_);
+    if (cut_after_) throw std::logic_error("channel '" + name_ + "': a cut is already pending");
+    cut_after_ = queue_.size();
+  }
+  not_empty_.notify_all();
+}
+
+void Channel::clear_cut() {
+  std::lock_guard lock(mu_);
+  cut_after_.reset();
+}
+
+void Channel::add_writers(int delta) {
+  {
+    std::lock_guard lock(mu_);
+    writers_ = std::max(writers_ + delta, 0);
+  }
+  not_empty_.notify_all();
+}
+
+void Channel::set_limits(std::size_t max_batches, uint64_t max_bytes) {
+  if (max_bytes == 0) throw std::invalid_argument("channel '" + name_ + "': max_bytes must be at least 1");
+  set_max_batches(max_batches);
+  {
+    std::lock_guard lock(mu_);
+    max_bytes_ = max_bytes;
+    stats_.max_bytes = max_bytes;
+  }
+  not_full_.notify_all();
 }
 
 void Channel::set_max_batches(std::size_t max_batches) {

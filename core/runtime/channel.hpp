@@ -1,6 +1,7 @@
 // A bounded edge between stages: limited in batches and in bytes, with any number of writers
 // (fan-in). A full channel blocks its writers; end of stream is reached when every writer has
-// called writer_done() and the queue is drained; cancel() wakes everyone for an abort.
+// called writer_done() and the queue is drained; cancel() wakes everyone for an abort. A hot
+// reload hands a channel over from a stage's old instance to its new one with cut().
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "flow/batch.hpp"
@@ -31,7 +33,7 @@ struct ChannelStats {
 
 class Channel {
  public:
-  enum class Pop { Item, Timeout, End, Cancelled };
+  enum class Pop { Item, Timeout, End, Cancelled, Cut };
   using LogHook = std::function<void(const std::string&)>;
 
   // Throws std::invalid_argument for a zero limit or no writers.
@@ -56,6 +58,13 @@ class Channel {
 
   void writer_done();
   void cancel();
+  // Hot reload. cut(): the reader gets Pop::Cut once it has taken every batch queued now, while
+  // writers go on (what they push after it is for the reader's successor); one cut at a time.
+  // add_writers(): the edges into the channel changed (negative: writers gone for good).
+  void cut();
+  void clear_cut();  // a cut its reader never reached (it had ended): not for the successor
+  void add_writers(int delta);
+  void set_limits(std::size_t max_batches, uint64_t max_bytes);
   // Changes the batch limit, waking blocked writers when it grows (the test harness's
   // downstream: bounded while a test holds batches back, unbounded once it drains).
   void set_max_batches(std::size_t max_batches);
@@ -70,7 +79,7 @@ class Channel {
 
   const std::string name_;
   std::size_t max_batches_;
-  const uint64_t max_bytes_;
+  uint64_t max_bytes_;
   LogHook log_;
   Clock& clock_;
 
@@ -81,6 +90,7 @@ class Channel {
   uint64_t bytes_ = 0;
   int writers_;
   bool cancelled_ = false;
+  std::optional<std::size_t> cut_after_;  // batches still to take before Pop::Cut
   ChannelStats stats_;
   bool blocked_logged_ = false;
 };

@@ -228,6 +228,9 @@ void StageDriver::run_processor() {
       return;
     } else if (r == Channel::Pop::Cancelled) {
       return;  // abort or own failure: no finish, nothing more is made durable
+    } else if (r == Channel::Pop::Cut) {
+      finish();  // a reload (hand_over() came first): commit like at the end; the successor reads on
+      return;
     }
     if (next_timer != Clock::never() && clock.now() >= next_timer) {
       timer();
@@ -245,11 +248,25 @@ void StageDriver::run() {
   } catch (...) {
     if (env_.fail) env_.fail(id_, "unknown exception");
   }
-  close_outputs();
+  if (int open = kOpen; outputs_state_.compare_exchange_strong(open, kClosed)) close_outputs();
   ctx_->log(LogLevel::Debug, fmt::format("finished: {} records in, {} out", counters_.records_in.load(),
                                           counters_.records_out.load()));
   done_ = true;
   if (env_.done) env_.done(id_);
+}
+
+bool StageDriver::hand_over() {
+  int open = kOpen;
+  return outputs_state_.compare_exchange_strong(open, kHandedOver) || open == kHandedOver;
+}
+
+void StageDriver::release_outputs() {
+  if (int handed = kHandedOver; outputs_state_.compare_exchange_strong(handed, kClosed)) close_outputs();
+}
+
+void StageDriver::skip() {
+  if (int open = kOpen; outputs_state_.compare_exchange_strong(open, kClosed)) close_outputs();
+  done_ = true;
 }
 
 void StageDriver::close_outputs() {

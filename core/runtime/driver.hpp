@@ -97,6 +97,16 @@ class StageDriver {
   void timer();               // on_timer()
   void finish();              // finish(): end of input
 
+  // Hot reload: when its run ends, this instance leaves the channels behind its outputs open for
+  // its successor (no writer_done). False when too late: its run already ended them. Call it
+  // before stopping a source or cutting a processor's input. release_outputs(), once done():
+  // the hand-over was abandoned, end them now. skip(): a stage that will never run (its open
+  // failed after a reload) ends its outputs and counts as done.
+  bool hand_over();
+  bool handed_over() const { return outputs_state_ == kHandedOver; }
+  void release_outputs();
+  void skip();
+
   void request_stop() { stop_.request_stop(); }
   bool stop_requested() const { return stop_.stop_requested(); }
   bool done() const { return done_.load(); }
@@ -120,6 +130,8 @@ class StageDriver {
   TapPoint* main_tap_ = nullptr;                            // taps_[""], without the lookup
   std::stop_source stop_;
   std::atomic<bool> done_{false};
+  enum OutputsState { kOpen, kHandedOver, kClosed };
+  std::atomic<int> outputs_state_{kOpen};
   bool opened_ = false;
   bool closed_ = false;
 };

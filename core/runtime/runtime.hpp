@@ -54,6 +54,12 @@ struct Snapshot {
   double cycle_seconds = 0;                // into this cycle's duration; 0 until its stages run
 };
 
+// What a hot reload did (Runtime::reload).
+struct ReloadResult {
+  bool ok = false;      // applied, or nothing to apply; false: refused, and the pipeline goes on as it was
+  std::string message;  // one line: the summary, or why not
+};
+
 struct RunOptions {
   std::string run_id;             // generated when empty
   Clock* clock = &system_clock();  // a ManualClock in tests
@@ -73,6 +79,11 @@ class Runtime {
   // abort without draining (second signal).
   void request_stop();
   void abort();
+  // From any thread: run the pipeline with this configuration from now on (a re-read file,
+  // checked, with its plugins). Blocks until the supervisor applied it (reload_plan.hpp: the
+  // changed stages are drained, committed and restarted, the rest keeps running), refused it,
+  // or the run ended. Between cycles, or while a cycle drains, it applies to the next cycle.
+  ReloadResult reload(spec::PipelineSpec spec, std::map<std::string, loader::PluginPtr> plugins);
 
  private:
   struct Impl;

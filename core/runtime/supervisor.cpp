@@ -1,7 +1,10 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <future>
 #include <mutex>
 #include <random>
 #include <set>
@@ -11,6 +14,7 @@
 #include "runtime/driver.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/log.hpp"
+#include "runtime/reload_plan.hpp"
 #include "runtime/runtime.hpp"
 
 namespace flow::runtime {
@@ -36,10 +40,21 @@ struct Runtime::Impl {
   bool failed = false;
   std::string failed_stage, failure;
 
-  // This cycle's stages and channels; guarded by nodes_mu against snapshot() readers.
+  // Hot reloads waiting for the supervisor (guarded by mu); answered at once once the run is over.
+  struct PendingReload {
+    spec::PipelineSpec spec;
+    std::map<std::string, loader::PluginPtr> plugins;
+    std::promise<ReloadResult> answer;
+  };
+  std::deque<std::shared_ptr<PendingReload>> reloads;
+  bool run_over = false;
+
+  // This cycle's stages and channels; guarded by nodes_mu against snapshot() readers (a reload
+  // replaces them while the cycle runs).
   Graph graph;
   std::vector<std::unique_ptr<Channel>> channels;  // by node index; null for sources
   std::vector<std::unique_ptr<StageDriver>> drivers;
+  std::vector<std::thread> threads;  // by node index
   std::vector<bool> stop_deferred;  // a source whose stop waits for its stop_after stages
   mutable std::mutex nodes_mu;
 
@@ -94,11 +109,14 @@ struct Runtime::Impl {
     }
     write_log(LogLevel::Error, stage_id, fmt::format("stage failed: {}", message));
     // Stop the sources so the rest drains; nothing feeds the failed stage any more.
+    std::lock_guard nodes_lock(nodes_mu);
     for (auto& d : drivers)
       if (d->is_source()) d->request_stop();
-    const std::size_t i = graph.index(stage_id);
-    drivers[i]->request_stop();
-    if (channels[i]) channels[i]->cancel();
+    for (std::size_t i = 0; i < drivers.size(); ++i)
+      if (drivers[i]->id() == stage_id) {
+        drivers[i]->request_stop();
+        if (channels[i]) channels[i]->cancel();
+      }
   }
 
   DriverEnv env() {
@@ -189,6 +207,7 @@ struct Runtime::Impl {
   // One cycle. Returns false when the run must not go on (failure or signal).
   bool run_cycle(RunReport& report) {
     cycle_started = -1;
+    apply_reloads_between_cycles();
     std::string error, error_stage;
     if (!build(error, error_stage)) {
       report.ok = false;
@@ -216,7 +235,7 @@ struct Runtime::Impl {
                           spec.run.duration ? fmt::format(", for {}", format_duration(*spec.run.duration)) : ""));
     const auto cycle_start = clock->now();
     cycle_started = cycle_start.time_since_epoch().count();  // before any stage runs
-    std::vector<std::thread> threads;
+    threads.clear();
     for (auto& d : drivers) threads.emplace_back([driver = d.get()] { driver->run(); });
 
     const auto deadline = spec.run.duration ? cycle_start + *spec.run.duration : Clock::never();
@@ -241,12 +260,21 @@ struct Runtime::Impl {
           write_log(LogLevel::Info, "flow", fmt::format("cycle {}: duration reached, draining", cycle + 1));
           stop_sources();
         }
+        if (!stopping && !failed && !reloads.empty()) {  // while draining: left for the next cycle
+          auto r = reloads.front();
+          reloads.pop_front();
+          lock.unlock();
+          r->answer.set_value(reload_now(std::move(r->spec), std::move(r->plugins)));
+          lock.lock();
+          continue;
+        }
         release_deferred_stops();
         if (all_done()) break;
         clock->wait_until(lock, cv, stopping ? Clock::never() : deadline);
       }
     }
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+      if (t.joinable()) t.join();
     for (const auto& edge : graph.edges) accumulate(edge.name, channels[edge.to]->stats());
     close_all();
     std::lock_guard lock(mu);
@@ -299,6 +327,245 @@ struct Runtime::Impl {
     return reg;
   }
 
+  // ---- Hot reload (reload_plan.hpp says what restarts and why) ----
+
+  StageKinds kinds() const {
+    StageKinds k;
+    for (const auto& [id, p] : plugins) k[id] = p->info().kind;
+    return k;
+  }
+
+  // Logged by the caller (flowctl's reloader), who also says why a reload never got here.
+  static ReloadResult refuse(const std::string& why) { return {false, why}; }
+
+  // Between cycles no stage runs: the next cycle is built from the new file.
+  void apply_reloads_between_cycles() {
+    std::deque<std::shared_ptr<PendingReload>> todo;
+    {
+      std::lock_guard lock(mu);
+      todo.swap(reloads);
+    }
+    for (auto& r : todo) {
+      const ReloadPlan plan = plan_reload(spec, kinds(), r->spec);
+      if (!plan.refused.empty()) {
+        r->answer.set_value(refuse(join(plan.refused, "; ")));
+        continue;
+      }
+      {
+        std::lock_guard nodes_lock(nodes_mu);
+        spec = std::move(r->spec);
+        plugins = std::move(r->plugins);
+      }
+      update_delivery_registry(nullptr);
+      const std::string summary = fmt::format("reload of '{}' applied at the start of cycle {}: {} changed, {} added, {} removed",
+                                              spec.file, cycle + 1, plan.changed.size(), plan.added.size(), plan.removed.size());
+      write_log(LogLevel::Info, "flow", summary);
+      r->answer.set_value({true, summary});
+    }
+  }
+
+  static std::string join(const std::vector<std::string>& v, const char* sep) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+    return out;
+  }
+
+  // Which sinks each source reaches, for the sources that start (`only`; all of them, nullptr,
+  // between cycles): a running source may read its own entry at any time, so it is left alone.
+  void update_delivery_registry(const std::vector<std::string>* only) {
+    std::shared_ptr<DeliveryRegistry> reg;
+    {
+      std::lock_guard lock(shared.mu);
+      if (auto it = shared.objects.find(kDeliveryKey); it != shared.objects.end())
+        reg = std::static_pointer_cast<DeliveryRegistry>(it->second);
+    }
+    if (!reg) return;
+    const auto fresh = delivery_registry();
+    if (!only) {
+      reg->sinks_of = fresh->sinks_of;
+      return;
+    }
+    for (const auto& id : *only)
+      if (auto it = fresh->sinks_of.find(id); it != fresh->sinks_of.end()) reg->sinks_of[id] = it->second;
+  }
+
+  // Waits until `d` is done; an abort meanwhile cancels everything (it is then done soon).
+  // False when the pipeline is aborting.
+  bool wait_done(const StageDriver& d) {
+    std::unique_lock lock(mu);
+    for (;;) {
+      if (abort_requested) abort_all();
+      if (d.done()) return !abort_requested;
+      cv.wait(lock);
+    }
+  }
+
+  // While the cycle runs, on the supervisor's thread: drain, commit and stop what the plan
+  // stops (upstream first, each once those before it are done), then start the new instances
+  // on the same channels. Nothing is dropped: a processor's input is cut, so its old instance
+  // finishes (commits) what was queued before the cut and its new one reads what came after.
+  ReloadResult reload_now(spec::PipelineSpec next, std::map<std::string, loader::PluginPtr> next_plugins) {
+    const std::string file = next.file;
+    const ReloadPlan plan = plan_reload(spec, kinds(), next);
+    if (!plan.refused.empty()) return refuse(join(plan.refused, "; "));
+
+    // The new instances first: a plugin factory that throws leaves the pipeline as it was.
+    const DriverEnv e = env();
+    std::map<std::string, std::unique_ptr<StageDriver>> made;
+    for (const auto& id : plan.start) {
+      try {
+        StageCounters* c;
+        {
+          std::lock_guard nodes_lock(nodes_mu);
+          auto& slot = counters[id];
+          if (!slot) slot = std::make_unique<StageCounters>();
+          c = slot.get();
+        }
+        const auto& plugin = next_plugins.at(id);
+        made[id] = std::make_unique<StageDriver>(e, id, plugin->info(), plugin->create(next.stage(id)->config), *c);
+      } catch (const std::exception& ex) {
+        return refuse(fmt::format("stage '{}': {}", id, ex.what()));
+      }
+    }
+
+    std::vector<std::size_t> stopped;  // old node indexes
+    bool aborted = false;
+    for (const auto& id : plan.stop) {
+      const std::size_t i = graph.index(id);
+      StageDriver& d = *drivers[i];
+      if (d.hand_over()) {  // else it has ended on its own already
+        if (d.is_source()) d.request_stop();
+        else channels[i]->cut();
+      }
+      stopped.push_back(i);
+      if (!wait_done(d)) {
+        aborted = true;
+        break;
+      }
+    }
+    bool gave_up = aborted;
+    {
+      std::lock_guard lock(mu);
+      gave_up = gave_up || failed || abort_requested;
+    }
+    if (gave_up) {
+      // Abandoned: what was stopped ends its outputs like at the end of a run, so the rest drains.
+      for (std::size_t i : stopped) wait_done(*drivers[i]);
+      for (std::size_t i : stopped) drivers[i]->release_outputs();
+      notify();
+      return refuse(aborted ? "the pipeline is aborting" : "a stage failed while the reload drained");
+    }
+    for (std::size_t i : stopped)
+      if (threads[i].joinable()) threads[i].join();
+    for (auto it = stopped.rbegin(); it != stopped.rend(); ++it) drivers[*it]->close();
+
+    std::vector<std::size_t> fresh;  // new node indexes
+    std::map<std::string, loader::PluginPtr> old_plugins;  // outlives the stopped stages destroyed below
+    {
+      std::lock_guard nodes_lock(nodes_mu);
+      old_plugins = std::move(plugins);
+      const std::set<std::string> starting(plan.start.begin(), plan.start.end());
+      std::map<std::string, std::unique_ptr<StageDriver>> old_drivers;
+      std::map<std::string, std::unique_ptr<Channel>> old_channels;
+      std::map<std::string, std::thread> old_threads;
+      std::map<std::string, bool> old_deferred;
+      // A channel's writers: each edge from a running or handed-over writer holds one. Edges of
+      // a stopped writer that handed over pass to its successor, or are given up.
+      std::map<std::string, int> writers_delta;
+      for (const auto& edge : graph.edges) {
+        const StageDriver& from = *drivers[edge.from];
+        if (std::find(stopped.begin(), stopped.end(), edge.from) != stopped.end() && from.handed_over())
+          writers_delta[graph.nodes[edge.to].id()] -= 1;
+      }
+      for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+        const std::string& id = graph.nodes[i].id();
+        old_deferred[id] = stop_deferred[i];
+        old_threads[id] = std::move(threads[i]);
+        old_channels[id] = std::move(channels[i]);
+        old_drivers[id] = std::move(drivers[i]);
+      }
+      auto old_spec = std::move(spec);  // the old graph points into it
+      spec = std::move(next);
+      plugins = std::move(next_plugins);
+      graph = plan_graph(spec, plugins);
+      for (const auto& edge : graph.edges)
+        if (starting.count(graph.nodes[edge.from].id())) writers_delta[graph.nodes[edge.to].id()] += 1;
+      drivers.clear();
+      channels.clear();
+      threads.clear();
+      stop_deferred.clear();
+      for (std::size_t i = 0; i < graph.nodes.size(); ++i) {
+        const auto& node = graph.nodes[i];
+        const std::string id = node.id();
+        const bool starts = starting.count(id) > 0;
+        drivers.push_back(starts ? std::move(made[id]) : std::move(old_drivers[id]));
+        threads.push_back(starts ? std::thread() : std::move(old_threads[id]));
+        stop_deferred.push_back(starts ? false : old_deferred[id]);
+        if (starts) fresh.push_back(i);
+        std::unique_ptr<Channel> ch;
+        if (node.input_writers > 0) {
+          if (auto it = old_channels.find(id); it != old_channels.end() && it->second) {
+            ch = std::move(it->second);
+            ch->clear_cut();
+            ch->set_limits(node.spec->buffer.batches, node.spec->buffer.bytes);
+            ch->add_writers(writers_delta[id]);
+          } else {
+            ch = std::make_unique<Channel>(
+                "->" + id, node.spec->buffer.batches, node.spec->buffer.bytes, node.input_writers,
+                [id](const std::string& line) { write_log(LogLevel::Warn, id, line); }, *clock);
+          }
+          if (starts) drivers.back()->set_input(ch.get());
+        }
+        channels.push_back(std::move(ch));
+      }
+      for (const auto& edge : graph.edges)
+        if (starting.count(graph.nodes[edge.from].id())) drivers[edge.from]->connect(edge.output, channels[edge.to].get());
+      for (auto& [id, ch] : old_channels)
+        if (ch) accumulate("->" + id, ch->stats());  // a removed stage's input
+      // old_drivers (the stopped instances), old_threads (joined) and old_spec go here.
+    }
+    std::vector<std::string> started_sources;
+    for (std::size_t i : fresh)
+      if (drivers[i]->is_source()) started_sources.push_back(drivers[i]->id());
+    update_delivery_registry(&started_sources);
+
+    // Open the new instances in file order, then start them together (as a cycle does).
+    std::size_t opened = 0;
+    for (; opened < fresh.size(); ++opened) {
+      StageDriver& d = *drivers[fresh[opened]];
+      try {
+        d.open();
+      } catch (const std::exception& ex) {
+        fail(d.id(), fmt::format("open failed after the reload: {}", ex.what()));
+        break;
+      }
+    }
+    for (std::size_t k = opened; k < fresh.size(); ++k) drivers[fresh[k]]->skip();  // never runs
+    for (std::size_t k = 0; k < opened; ++k)
+      threads[fresh[k]] = std::thread([driver = drivers[fresh[k]].get()] { driver->run(); });
+    notify();
+
+    for (const auto& c : plan.changed)
+      write_log(LogLevel::Info, c.id, fmt::format("reload: restarted with its new configuration ({})", c.why));
+    for (const auto& c : plan.restarted) write_log(LogLevel::Info, c.id, fmt::format("reload: restarted: {}", c.why));
+    for (const auto& id : plan.added) write_log(LogLevel::Info, id, "reload: added");
+    for (const auto& id : plan.removed) write_log(LogLevel::Info, id, "reload: removed (drained and committed)");
+    for (const auto& id : plan.buffers) {
+      const auto& b = spec.stage(id)->buffer;
+      write_log(LogLevel::Info, id, fmt::format("reload: input buffer now {} batches, {} bytes", b.batches, b.bytes));
+    }
+    for (const auto& n : plan.notes) write_log(LogLevel::Info, "flow", "reload: " + n);
+    const std::size_t kept = drivers.size() - fresh.size();
+    const std::string summary =
+        plan.no_stage_change() && plan.buffers.empty()
+            ? fmt::format("reload of '{}': no stage changed; {} stages kept running", file, kept)
+            : fmt::format("reload of '{}' applied: {} changed, {} added, {} removed, {} restarted with them; {} stages kept running",
+                          file, plan.changed.size(), plan.added.size(), plan.removed.size(), plan.restarted.size(), kept);
+    write_log(LogLevel::Info, "flow", summary);
+    if (opened < fresh.size()) return {false, summary + fmt::format("; but stage '{}' failed to open", drivers[fresh[opened]]->id())};
+    return {true, summary};
+  }
+
   void close_all() {
     for (auto it = drivers.rbegin(); it != drivers.rend(); ++it) (*it)->close();
     std::lock_guard nodes_lock(nodes_mu);
@@ -336,11 +603,31 @@ void Runtime::abort() {
   impl_->cv.notify_all();
 }
 
+ReloadResult Runtime::reload(spec::PipelineSpec spec, std::map<std::string, loader::PluginPtr> plugins) {
+  auto r = std::make_shared<Impl::PendingReload>();
+  r->spec = std::move(spec);
+  r->plugins = std::move(plugins);
+  auto answer = r->answer.get_future();
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->run_over) return {false, "the run has ended"};
+    impl_->reloads.push_back(r);
+    impl_->cv.notify_all();
+  }
+  return answer.get();
+}
+
 RunReport Runtime::run() {
   RunReport report;
   const auto start = impl_->clock->now();
   for (impl_->cycle = 0; impl_->spec.run.cycles == 0 || impl_->cycle < impl_->spec.run.cycles; ++impl_->cycle) {
     if (!impl_->run_cycle(report)) break;
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->run_over = true;
+    for (auto& r : impl_->reloads) r->answer.set_value({false, "the run ended before the reload could be applied"});
+    impl_->reloads.clear();
   }
   report.seconds = std::chrono::duration<double>(impl_->clock->now() - start).count();
   {

@@ -41,7 +41,8 @@ expect_not() {
   fi
 }
 cd "$src"
-expect "flowctl " run validate graph test plugins test-plugin broker tap top
+expect "flowctl " run validate graph test reload plugins test-plugin broker tap top
+expect "flowctl reload --" --metrics-port --url
 expect "flowctl test p" pipelines
 expect "flowctl test pipelines/iot-l" pipelines/iot-local.test.yaml
 expect "flowctl test --" --filter --keep --verbose

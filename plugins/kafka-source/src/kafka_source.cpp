@@ -148,6 +148,9 @@ class KafkaSource {
     ctx_ = &ctx;
     registry_ = ctx.shared<flow::DeliveryRegistry>(flow::kDeliveryKey, [] { return std::make_shared<flow::DeliveryRegistry>(); });
     records_ = &ctx.counter("records");
+    // Run-wide like `records`: a stage restarted by a hot reload goes on counting.
+    durable_ = ctx.shared<std::atomic<uint64_t>>("kafka-source.durable." + ctx.stage_id(),
+                                                 [] { return std::make_shared<std::atomic<uint64_t>>(0); });
     if (rk_) {  // a later cycle: same membership, same partitions, same positions
       drain_.reset();
       first_record_logged_ = false;

@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <regex>
 
 #include "support/process.hpp"
@@ -246,12 +248,30 @@ TEST(Flowctl, ValidateSaysWhyExactlyOnceCannotHold) {
   EXPECT_THAT(consumer.err(), ::testing::Not(::testing::HasSubstr("warning")));
 }
 
-TEST(Flowctl, SighupNeitherKillsNorStopsTheRun) {
+TEST(Flowctl, TheSystemdUnitReloadsWithSighup) {
+  std::ifstream unit(std::string(FLOW_SOURCE_DIR) + "/packaging/flow@.service");
+  ASSERT_TRUE(unit) << "no packaging/flow@.service";
+  const std::string text((std::istreambuf_iterator<char>(unit)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, ::testing::HasSubstr("\nExecReload=/bin/kill -HUP $MAINPID\n"));  // `systemctl reload` = hot reload
+}
+
+TEST(Flowctl, ReloadWithoutAPipelineListeningSaysSoAndExits1) {
+  TempDir dir;
+  auto p = flowctl(dir, {"reload", "--url", "http://127.0.0.1:1"}, "reload");
+  auto rc = p.wait(30s);
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, 1);
+  EXPECT_THAT(p.err(), ::testing::HasSubstr("flowctl: error: cannot reach http://127.0.0.1:1"));
+}
+
+TEST(Flowctl, SighupReReadsTheFileAndTheRunGoesOn) {
   TempDir dir;
   auto p = flowctl(dir, {"run", endless_pipeline(dir)});
   ASSERT_TRUE(eventually([&] { return std::filesystem::exists(dir / "out.txt") && line_count(dir / "out.txt") > 100; }));
   p.signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return p.err().find("SIGHUP: reloading") != std::string::npos; })) << p.err();
+  ASSERT_TRUE(eventually([&] { return p.err().find("no stage changed; 2 stages kept running") != std::string::npos; }))
+      << p.err();
   const auto at_hup = line_count(dir / "out.txt");
   ASSERT_TRUE(eventually([&] { return line_count(dir / "out.txt") > at_hup + 100; })) << "the run stopped after SIGHUP";
   p.signal(SIGTERM);

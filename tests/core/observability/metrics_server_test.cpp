@@ -71,4 +71,26 @@ TEST(Metrics, ServerAnswersOverHttp) {
   EXPECT_THAT(d->body, ::testing::HasSubstr("<title>Flow</title>"));
 }
 
+TEST(Metrics, PostReloadAnswersWithTheReloadersStatusAndText) {
+  flow::observability::DashboardInfo info;
+  int calls = 0;
+  info.reload = [&calls] {
+    ++calls;
+    return std::pair{422, std::string("p.yaml:3:5: error: stage 'csv': option 'window': bad\n")};
+  };
+  flow::observability::MetricsServer server("127.0.0.1", 0, [] { return sample(); }, info);
+  httplib::Client client("127.0.0.1", server.port());
+  auto r = client.Post("/reload");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422);
+  EXPECT_THAT(r->body, ::testing::HasSubstr("p.yaml:3:5: error"));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(client.Get("/reload")->status, 404);  // only POST reloads: a browser's GET does not
+  flow::observability::MetricsServer without("127.0.0.1", 0, [] { return sample(); });
+  httplib::Client other("127.0.0.1", without.port());
+  auto n = other.Post("/reload");
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n->status, 404);
+}
+
 }  // namespace

@@ -127,3 +127,54 @@ TEST(Channel, CountsWriterBlockedTime) {
   writer.join();
   EXPECT_GT(ch.stats().blocked_ns, 0u);
 }
+
+// Hot reload's hand-over: the old reader gets what was queued before the cut, then Pop::Cut; the
+// writer goes on, and its successor reads the rest in order; nothing is dropped or repeated.
+TEST(Channel, CutHandsTheQueueOverAtThatPointWhileTheWriterGoesOn) {
+  Channel ch("cut", 4, 1 << 30, 1);
+  ASSERT_TRUE(ch.push(numbers(0, 1)));
+  ASSERT_TRUE(ch.push(numbers(1, 1)));
+  ch.cut();
+  EXPECT_THROW(ch.cut(), std::logic_error);  // one at a time
+  ASSERT_TRUE(ch.push(numbers(2, 1)));         // behind the cut
+  Batch b;
+  ASSERT_EQ(ch.pop(b, 0ms), Channel::Pop::Item);
+  EXPECT_EQ(b.column(0).int64_at(0), 0);
+  ASSERT_EQ(ch.pop(b, 0ms), Channel::Pop::Item);
+  EXPECT_EQ(b.column(0).int64_at(0), 1);
+  EXPECT_EQ(ch.pop(b, 0ms), Channel::Pop::Cut);
+  // The successor: what came after the cut, then the end once the writer is done.
+  ASSERT_EQ(ch.pop_until(b, flow::runtime::Clock::never()), Channel::Pop::Item);
+  EXPECT_EQ(b.column(0).int64_at(0), 2);
+  ch.writer_done();
+  EXPECT_EQ(ch.pop(b, 0ms), Channel::Pop::End);
+}
+
+TEST(Channel, ACutOnAnEmptyChannelWakesAWaitingReader) {
+  Channel ch("cut", 4, 1 << 30, 1);
+  std::atomic<int> got{-1};
+  std::thread reader([&] {
+    Batch b;
+    got = static_cast<int>(ch.pop_until(b, flow::runtime::Clock::never()));
+  });
+  ch.cut();
+  reader.join();
+  EXPECT_EQ(got.load(), static_cast<int>(Channel::Pop::Cut));
+}
+
+TEST(Channel, ClearCutAndWriterCountsFollowTheNewWiring) {
+  Channel ch("cut", 4, 1 << 30, 1);
+  ch.cut();
+  ch.clear_cut();  // its reader had ended: the successor must not see it
+  ch.add_writers(1);
+  ASSERT_TRUE(ch.push(numbers(7, 1)));
+  ch.writer_done();
+  Batch b;
+  ASSERT_EQ(ch.pop(b, 0ms), Channel::Pop::Item);
+  EXPECT_EQ(ch.pop(b, 0ms), Channel::Pop::Timeout);  // a writer is left
+  ch.add_writers(-1);
+  EXPECT_EQ(ch.pop(b, 0ms), Channel::Pop::End);
+  ch.set_limits(2, 4096);
+  EXPECT_EQ(ch.stats().max_batches, 2u);
+  EXPECT_EQ(ch.stats().max_bytes, 4096u);
+}
