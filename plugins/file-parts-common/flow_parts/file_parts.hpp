@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
@@ -77,9 +78,11 @@ inline std::optional<PartKey> parse_part_name(const std::string& name) {
     return std::nullopt;
   PartKey k;
   k.head = std::string(s);
-  k.cycle = std::stoll(std::string(tok[0].substr(1)));
-  k.window = std::stoll(std::string(tok[1]));
-  k.file = std::stoll(std::string(tok[2]));
+  // Numbers too long for 64 bits are no part's (std::stoll would throw out_of_range here).
+  auto number = [](std::string_view d, long long& out) {
+    return std::from_chars(d.data(), d.data() + d.size(), out).ec == std::errc();
+  };
+  if (!number(tok[0].substr(1), k.cycle) || !number(tok[1], k.window) || !number(tok[2], k.file)) return std::nullopt;
   return k;
 }
 

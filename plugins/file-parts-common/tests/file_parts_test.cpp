@@ -147,3 +147,51 @@ TEST(FileParts, ArchivedOffsetsOfANewerVersionOrTruncatedIsNamed) {
     }
   }
 }
+
+// The pure readers (flow_parts/readers.hpp), also driven by the fuzz targets in tests/fuzz.
+TEST(FileParts, ReadersThrowOnlyFormatErrorsSayingWhatIsWrong) {
+  auto what = [](auto f) -> std::string {
+    try {
+      f();
+    } catch (const FormatError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(what([] { parse_manifest("{\"version\":1,\"ranges\":[{\"source\":\"t\",\"partition\":4294967296,\"end\":1}]}"); })
+                .find("outside the 32-bit range"),
+            std::string::npos);
+  EXPECT_NE(what([] { parse_manifest("[1,2]"); }).find("not a JSON object"), std::string::npos);
+  EXPECT_NE(what([] { parse_archived_offsets("{\"version\":1}"); }).find("no \"ranges\" list"), std::string::npos);
+  EXPECT_NE(what([] { parse_manifest("{\"version\":1,\"ranges\":[{\"source\":\"t\",\"partition\":0,\"begin\":\"x\",\"end\":1}]}"); })
+                .find("no integer \"begin\""),
+            std::string::npos);
+  // A part name whose numbers overflow 64 bits is not a part's (it used to escape as out_of_range).
+  EXPECT_FALSE(parse_part_name("p-r-c99999999999999999999-000000-0000.csv"));
+  EXPECT_NE(what([] { parse_journal(R"({"version":1,"state":"planned","target":"a.csv","parts_dir":"/p",)"
+                                    R"("parts":["p-r-c0000-999999999999999999999-0000.csv"]})"); })
+                .find("is not a part name"),
+            std::string::npos);
+  const auto m = parse_manifest(R"({"version":1,"bytes":12,"ranges":[{"source":"t","partition":2,"begin":1,"end":5}]})");
+  ASSERT_EQ(m.ranges.size(), 1u);
+  EXPECT_EQ(m.ranges[0], (flow::PositionRange{"t", 2, 1, 5}));
+  EXPECT_EQ(m.bytes, 12u);
+}
+
+TEST(FileParts, PartScannerFindsTheHeaderOutsideQuotesWhateverTheChunks) {
+  const std::string part = "a,\"b\nc\"\r\n1,\"x\ny\"\n2,z";
+  for (std::size_t step = 1; step <= part.size(); ++step) {
+    PartScanner s;
+    std::string records;
+    for (std::size_t i = 0; i < part.size(); i += step) records += s.feed(std::string_view(part).substr(i, step));
+    ASSERT_TRUE(s.header_done());
+    EXPECT_EQ(s.header(), "a,\"b\nc\"");
+    EXPECT_EQ(records, "1,\"x\ny\"\n2,z");
+    EXPECT_TRUE(s.finish());  // no final line feed
+    EXPECT_EQ(s.rows(), 2u);
+  }
+  PartScanner torn;
+  torn.feed("a,b");
+  EXPECT_THROW(torn.finish(), FormatError);
+  EXPECT_EQ(torn.header(), "a,b");
+}
