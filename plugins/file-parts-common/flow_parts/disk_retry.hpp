@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <stop_token>
 #include <string>
@@ -25,7 +26,7 @@ inline constexpr const char* kDiskFullRetriesDoc =
     "On a full disk (ENOSPC, EDQUOT), retry the write this many times before failing, holding the data "
     "and blocking the input meanwhile; 0 = fail at once";
 inline constexpr const char* kDiskFullRetryIntervalDoc =
-    "Wait before the first retry on a full disk; doubled after each, up to 30s (or this, if longer)";
+    "Wait before the first retry on a full disk; doubled after each, up to 16 times this";
 
 class DiskFullRetry {
  public:
@@ -59,7 +60,7 @@ class DiskFullRetry {
                             e.path(), e.code());
         }
         if (retried == 0)
-          log_->warn("disk full writing '" + file_ + "' (stage '" + stage_ + "'): " + e.what() + "; retrying in " +
+          log_->warn("disk full writing '" + file_ + "' (stage '" + stage_ + "'): " + std::strerror(e.code()) + "; retrying in " +
                      format_duration(wait) + ", backing off to every " + format_duration(cap()) + ", up to " +
                      std::to_string(retries_) + " times; holding the data and blocking the input meanwhile");
         ++retried;
@@ -77,7 +78,7 @@ class DiskFullRetry {
   }
 
  private:
-  Duration cap() const { return std::max(interval_, Duration(30'000)); }
+  Duration cap() const { return interval_ * 16; }
   static Duration since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - t);
   }
