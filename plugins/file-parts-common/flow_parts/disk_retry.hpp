@@ -55,14 +55,15 @@ class DiskFullRetry {
         if (retried == 0) file_ = e.path().string();
         if (!log_ || retried >= retries_ || stop_.stop_requested()) {
           if (retried == 0) throw;
-          throw io::IoError(std::string(e.what()) + " (still full after " + std::to_string(retried) + " retries in " +
-                                format_duration(since(started)) + ", disk_full_retries: " + std::to_string(retries_) + ")",
+          throw io::IoError(std::string(e.what()) + " (still full after " + std::to_string(retried) +
+                                " retries in " + format_duration(since(started)) +
+                                ", disk_full_retries: " + std::to_string(retries_) + ")",
                             e.path(), e.code());
         }
         if (retried == 0)
-          log_->warn("disk full writing '" + file_ + "' (stage '" + stage_ + "'): " + std::strerror(e.code()) + "; retrying in " +
-                     format_duration(wait) + ", backing off to every " + format_duration(cap()) + ", up to " +
-                     std::to_string(retries_) + " times; holding the data and blocking the input meanwhile");
+          log_->warn("disk full writing '" + file_ + "' (stage '" + stage_ + "'): " + std::strerror(e.code()) +
+                     "; retrying in " + format_duration(wait) + ", backing off to every " + format_duration(cap()) +
+                     ", up to " + std::to_string(retries_) + " times; holding the data and blocking the input meanwhile");
         ++retried;
         std::mutex m;
         std::condition_variable_any cv;

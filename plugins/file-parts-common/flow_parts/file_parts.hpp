@@ -66,7 +66,8 @@ inline bool all_digits(std::string_view s, std::size_t min) {
 inline std::optional<PartKey> parse_part_name(const std::string& name) {
   // A file name, never a path: merge-archive deletes the parts its journal names (a journal naming
   // "../x-c0000-000000-0000.csv" must not reach outside parts_dir).
-  if (name.empty() || name.front() == '.' || !name.ends_with(".csv") || name.find_first_of(std::string_view("/\0", 2)) != std::string::npos)
+  if (name.empty() || name.front() == '.' || !name.ends_with(".csv") ||
+      name.find_first_of(std::string_view("/\0", 2)) != std::string::npos)
     return std::nullopt;
   std::string_view s(name.data(), name.size() - 4);
   std::string_view tok[3];
