@@ -86,6 +86,9 @@ std::string prometheus_text(const runtime::Snapshot& s) {
   family("flow_channel_bytes", "gauge", "Bytes queued in a stage's input channel.");
   for (const auto& [n, c] : s.channels)
     out += fmt::format("flow_channel_bytes{{pipeline=\"{}\",channel=\"{}\"}} {}\n", p, escape_label(n), c.bytes);
+  family("flow_channel_records", "gauge", "Records queued in a stage's input channel.");
+  for (const auto& [n, c] : s.channels)
+    out += fmt::format("flow_channel_records{{pipeline=\"{}\",channel=\"{}\"}} {}\n", p, escape_label(n), c.records);
   family("flow_channel_capacity_batches", "gauge", "A channel's limit in batches.");
   for (const auto& [n, c] : s.channels)
     out += fmt::format("flow_channel_capacity_batches{{pipeline=\"{}\",channel=\"{}\"}} {}\n", p, escape_label(n), c.max_batches);

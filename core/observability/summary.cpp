@@ -13,8 +13,11 @@ std::string format_summary(const runtime::RunReport& r) {
                        s.kind == StageKind::Source ? std::string("-") : std::to_string(s.records_in), s.records_out, counters);
   }
   for (const auto& [name, c] : r.channels)
-    out += fmt::format("channel {:<32} batches {:>8}  peak {}/{} batches, {} bytes  writer blocked {:.2f}s\n", name,
-                       c.batches_in, c.peak_depth, c.max_batches, c.peak_bytes, static_cast<double>(c.blocked_ns) / 1e9);
+    out += fmt::format("channel {:<32} batches {:>8}  peak {}/{} batches, {} bytes{}  writer blocked {:.2f}s\n", name,
+                       c.batches_in, c.peak_depth, c.max_batches, c.peak_bytes,
+                       c.max_records == UINT64_MAX ? std::string()
+                                                   : fmt::format(", {}/{} records", c.peak_records, c.max_records),
+                       static_cast<double>(c.blocked_ns) / 1e9);
   out += fmt::format("{} cycle(s) in {:.1f}s{}\n", r.cycles_completed, r.seconds,
                      r.ok ? "" : fmt::format(" — FAILED in stage '{}': {}", r.failed_stage, r.error));
   for (const auto& n : r.notes) out += n + "\n";

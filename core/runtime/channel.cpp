@@ -25,32 +25,38 @@ Channel::Channel(std::string name, std::size_t max_batches, uint64_t max_bytes, 
   stats_.max_bytes = max_bytes_;
 }
 
-bool Channel::has_room(uint64_t bytes) const {
+bool Channel::has_room(uint64_t bytes, uint64_t records) const {
   if (queue_.empty()) return true;
-  return queue_.size() < max_batches_ && bytes_ + bytes <= max_bytes_;
+  return queue_.size() < max_batches_ && bytes_ + bytes <= max_bytes_ && records_ + records <= max_records_;
+}
+
+bool Channel::has_some_room() const {
+  return queue_.empty() || (queue_.size() < max_batches_ && bytes_ < max_bytes_ && records_ < max_records_);
 }
 
 void Channel::admit(Batch&& batch, uint64_t bytes) {
   stats_.batches_in += 1;
   stats_.records_in += batch.num_rows();
+  records_ += batch.num_rows();
   queue_.emplace_back(std::move(batch), bytes);
   bytes_ += bytes;
   stats_.peak_depth = std::max(stats_.peak_depth, queue_.size());
   stats_.peak_bytes = std::max(stats_.peak_bytes, bytes_);
+  stats_.peak_records = std::max(stats_.peak_records, records_);
 }
 
 bool Channel::push(Batch&& batch) {
-  const uint64_t bytes = batch.byte_size();
+  const uint64_t bytes = batch.byte_size(), records = batch.num_rows();
   std::unique_lock lock(mu_);
-  if (!cancelled_ && !has_room(bytes)) {
+  if (!cancelled_ && !has_room(bytes, records)) {
     const auto start = std::chrono::steady_clock::now();
     stats_.blocked_writers += 1;
-    while (!cancelled_ && !has_room(bytes)) {
+    while (!cancelled_ && !has_room(bytes, records)) {
       if (not_full_.wait_for(lock, kBlockedLogAfter) == std::cv_status::timeout && !blocked_logged_ && log_ &&
-          !cancelled_ && !has_room(bytes)) {
+          !cancelled_ && !has_room(bytes, records)) {
         blocked_logged_ = true;
-        log_(fmt::format("channel '{}' full ({} batches, {} bytes): writer blocked (backpressure)", name_,
-                         queue_.size(), bytes_));
+        log_(fmt::format("channel '{}' full ({} batches, {} bytes, {} records): writer blocked (backpressure)", name_,
+                         queue_.size(), bytes_, records_));
       }
     }
     stats_.blocked_writers -= 1;
@@ -72,7 +78,7 @@ bool Channel::push(Batch&& batch) {
 bool Channel::try_push(Batch& batch) {
   const uint64_t bytes = batch.byte_size();
   std::unique_lock lock(mu_);
-  if (cancelled_ || !has_room(bytes)) return false;
+  if (cancelled_ || !has_room(bytes, batch.num_rows())) return false;
   admit(std::move(batch), bytes);
   lock.unlock();
   not_empty_.notify_one();
@@ -82,13 +88,13 @@ bool Channel::try_push(Batch& batch) {
 Channel::Room Channel::room() const {
   std::lock_guard lock(mu_);
   if (cancelled_) return Room::Cancelled;
-  return queue_.empty() || (queue_.size() < max_batches_ && bytes_ < max_bytes_) ? Room::Free : Room::Full;
+  return has_some_room() ? Room::Free : Room::Full;
 }
 
 bool Channel::wait_writable(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  // Room for a batch of unknown size: one slot and some byte budget left.
-  auto room = [&] { return cancelled_ || queue_.empty() || (queue_.size() < max_batches_ && bytes_ < max_bytes_); };
+  // Room for a batch of unknown size: one slot and some byte and record budget left.
+  auto room = [&] { return cancelled_ || has_some_room(); };
   not_full_.wait_for(lock, timeout, room);
   return !cancelled_ && room();
 }
@@ -119,6 +125,7 @@ Channel::Pop Channel::take(Batch& out, std::unique_lock<std::mutex>& lock) {
   if (cut_after_) *cut_after_ -= 1;
   out = std::move(queue_.front().first);
   bytes_ -= queue_.front().second;
+  records_ -= out.num_rows();
   queue_.pop_front();
   lock.unlock();
   not_full_.notify_all();  // several writers may wait for different amounts of room
@@ -176,13 +183,23 @@ void Channel::set_max_batches(std::size_t max_batches) {
   not_full_.notify_all();
 }
 
+void Channel::set_max_records(uint64_t max_records) {
+  if (max_records == 0) throw std::invalid_argument("channel '" + name_ + "': max_records must be at least 1");
+  {
+    std::lock_guard lock(mu_);
+    max_records_ = max_records;
+    stats_.max_records = max_records;
+  }
+  not_full_.notify_all();
+}
+
 void Channel::cancel() {
   std::deque<std::pair<Batch, uint64_t>> dropped;
   {
     std::lock_guard lock(mu_);
     cancelled_ = true;
     dropped.swap(queue_);  // positions are forgotten (not acknowledged) outside the lock
-    bytes_ = 0;
+    bytes_ = records_ = 0;
   }
   not_full_.notify_all();
   not_empty_.notify_all();
@@ -193,6 +210,7 @@ ChannelStats Channel::stats() const {
   ChannelStats s = stats_;
   s.depth = queue_.size();
   s.bytes = bytes_;
+  s.records = records_;
   return s;
 }
 

@@ -1,4 +1,4 @@
-// A bounded edge between stages: limited in batches and in bytes, with any number of writers
+// A bounded edge between stages: limited in batches, bytes and records, with any number of writers
 // (fan-in). A full channel blocks its writers; end of stream is reached when every writer has
 // called writer_done() and the queue is drained; cancel() wakes everyone for an abort. A hot
 // reload hands a channel over from a stage's old instance to its new one with cut().
@@ -21,14 +21,17 @@ namespace flow::runtime {
 struct ChannelStats {
   std::size_t depth = 0;  // batches queued now
   uint64_t bytes = 0;     // bytes queued now
+  uint64_t records = 0;   // records queued now
   std::size_t max_batches = 0;
   uint64_t max_bytes = 0;
+  uint64_t max_records = UINT64_MAX;  // UINT64_MAX: no record limit
   uint64_t batches_in = 0;
   uint64_t records_in = 0;
   uint64_t blocked_ns = 0;  // total time writers spent waiting for room
   std::size_t blocked_writers = 0;  // writers waiting for room now
   std::size_t peak_depth = 0;
   uint64_t peak_bytes = 0;
+  uint64_t peak_records = 0;
 };
 
 class Channel {
@@ -42,7 +45,8 @@ class Channel {
           Clock& clock = system_clock());
 
   // Blocks while full. False when the channel was cancelled (the batch is dropped).
-  // A batch larger than max_bytes is admitted alone into an empty channel, so it cannot wedge.
+  // A batch larger than max_bytes (or max_records) is admitted alone into an empty channel, so it
+  // cannot wedge.
   bool push(Batch&& batch);
   // Never blocks: false when full or cancelled, leaving `batch` untouched.
   bool try_push(Batch& batch);
@@ -68,12 +72,15 @@ class Channel {
   // Changes the batch limit, waking blocked writers when it grows (the test harness's
   // downstream: bounded while a test holds batches back, unbounded once it drains).
   void set_max_batches(std::size_t max_batches);
+  // The most records queued (a pipeline's `buffer.records` / `limits.records`); default none.
+  void set_max_records(uint64_t max_records);
 
   const std::string& name() const { return name_; }
   ChannelStats stats() const;
 
  private:
-  bool has_room(uint64_t bytes) const;
+  bool has_room(uint64_t bytes, uint64_t records) const;
+  bool has_some_room() const;  // for a batch of unknown size
   void admit(Batch&& batch, uint64_t bytes);
   Pop take(Batch& out, std::unique_lock<std::mutex>& lock);
 
@@ -87,7 +94,8 @@ class Channel {
   std::condition_variable not_full_;
   std::condition_variable not_empty_;
   std::deque<std::pair<Batch, uint64_t>> queue_;
-  uint64_t bytes_ = 0;
+  uint64_t bytes_ = 0, records_ = 0;
+  uint64_t max_records_ = UINT64_MAX;
   int writers_;
   bool cancelled_ = false;
   std::optional<std::size_t> cut_after_;  // batches still to take before Pop::Cut

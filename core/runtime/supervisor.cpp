@@ -160,6 +160,7 @@ struct Runtime::Impl {
       channels.push_back(std::make_unique<Channel>(
           "->" + id, node.spec->buffer.batches, node.spec->buffer.bytes, node.input_writers,
           [id](const std::string& line) { write_log(LogLevel::Warn, id, line); }, *clock));
+      if (node.spec->buffer.records != UINT64_MAX) channels.back()->set_max_records(node.spec->buffer.records);
       drivers.back()->set_input(channels.back().get());
     }
     for (const auto& edge : graph.edges) drivers[edge.from]->connect(edge.output, channels[edge.to].get());
@@ -296,6 +297,7 @@ struct Runtime::Impl {
         total.blocked_ns += s.blocked_ns;
         total.peak_depth = std::max(total.peak_depth, s.peak_depth);
         total.peak_bytes = std::max(total.peak_bytes, s.peak_bytes);
+        total.peak_records = std::max(total.peak_records, s.peak_records);
         return;
       }
     channel_totals.emplace_back(name, s);

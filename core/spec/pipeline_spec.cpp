@@ -14,7 +14,7 @@ namespace {
 const std::vector<std::string> kTopKeys = {"name", "description", "run", "stages", "dashboard", "limits"};
 const std::vector<std::string> kStageKeys = {"id", "plugin", "config", "input", "inputs", "buffer", "stop_after", "description"};
 const std::vector<std::string> kRunKeys = {"duration", "cycles"};
-const std::vector<std::string> kBufferKeys = {"batches", "bytes"};
+const std::vector<std::string> kBufferKeys = {"batches", "bytes", "records"};
 
 void check_keys(const Value& map, const std::vector<std::string>& allowed, const std::string& what,
                 std::vector<ConfigError>& errors) {
@@ -43,7 +43,7 @@ bool valid_id(const std::string& id) {
 // `buffer` of a stage, or the pipeline's `limits` (the same keys).
 void parse_buffer(const Value& v, BufferLimits& out, std::vector<ConfigError>& errors, const std::string& what = "buffer") {
   if (!v.is_map()) {
-    errors.push_back({v.location(), "'" + what + "' must be a map with 'batches' and/or 'bytes'"});
+    errors.push_back({v.location(), "'" + what + "' must be a map with 'batches', 'bytes' and/or 'records'"});
     return;
   }
   check_keys(v, kBufferKeys, "'" + what + "'", errors);
@@ -61,13 +61,20 @@ void parse_buffer(const Value& v, BufferLimits& out, std::vector<ConfigError>& e
     else
       out.bytes = n->bytes;
   }
+  if (const Value* r = v.find("records")) {
+    auto n = r->is_scalar() ? parse_int(r->text()) : std::nullopt;
+    if (!n || *n < 1 || *n > 1'000'000'000'000)
+      errors.push_back({r->location(), "'" + what + ".records' must be an integer from 1 to 1000000000000"});
+    else
+      out.records = static_cast<uint64_t>(*n);
+  }
 }
 
-// `limits: {batches, bytes}`: the most in flight in the whole pipeline's channels. Split evenly
+// `limits: {batches, bytes, records}`: the most in flight in the whole pipeline's channels. Split evenly
 // over the channels (one per stage with inputs), each stage's buffer is lowered to its share, so
 // the channels' own bounds enforce the total: writers block (backpressure), nothing is dropped.
 void apply_limits(const Value& v, PipelineSpec& spec, std::vector<ConfigError>& errors) {
-  BufferLimits total{SIZE_MAX, UINT64_MAX};
+  BufferLimits total{SIZE_MAX, UINT64_MAX, UINT64_MAX};
   const std::size_t before = errors.size();
   parse_buffer(v, total, errors, "limits");
   if (errors.size() != before) return;
@@ -86,8 +93,15 @@ void apply_limits(const Value& v, PipelineSpec& spec, std::vector<ConfigError>& 
                       fmt::format("'limits.bytes' leaves less than 1KiB to each of the pipeline's {} channels", channels)});
     return;
   }
+  if (total.records != UINT64_MAX && total.records < channels) {
+    errors.push_back({v.find("records")->location(),
+                      fmt::format("'limits.records' is {}, below the pipeline's {} channels: each needs room for one record",
+                                  total.records, channels)});
+    return;
+  }
   for (auto& s : spec.stages) {
     if (s.inputs.empty()) continue;
+    if (total.records != UINT64_MAX) s.buffer.records = std::min(s.buffer.records, total.records / channels);
     if (total.batches != SIZE_MAX) s.buffer.batches = std::min(s.buffer.batches, total.batches / channels);
     if (total.bytes != UINT64_MAX) s.buffer.bytes = std::min(s.buffer.bytes, total.bytes / channels);
   }

@@ -25,6 +25,7 @@ struct OutputRef {
 struct BufferLimits {
   std::size_t batches = 8;
   uint64_t bytes = 64ull << 20;
+  uint64_t records = UINT64_MAX;  // UINT64_MAX: not limited in records
 };
 
 struct StageSpec {
@@ -54,7 +55,7 @@ struct PipelineSpec {
   std::vector<StageSpec> stages;
   RunSettings run;
   std::string dashboard_stage;  // `dashboard: {stage: ...}`: "validate" or "validate.invalid"; may be empty
-  // `limits`: the most batches and bytes queued in all channels together (as written; each
+  // `limits`: the most batches, bytes and records queued in all channels together (as written; each
   // stage's `buffer` already holds its share).
   std::optional<BufferLimits> limits;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # csv-window-sink on a full disk: its parts folder is a 256 KiB tmpfs (private mount namespace).
-# Run 1 must fail with exit 1, naming the stage and the file, leaving no torn file under a final
-# name. Then the tmpfs grows (space comes back) and run 2 must complete: every input record
+# With disk_full_retries: 0 (full-disk-retry.sh tests the retries), run 1 must fail with exit 1,
+# naming the stage and the file, leaving no torn file under a final name. Then the tmpfs grows (space comes back) and run 2 must complete: every input record
 # archived exactly once (file-source resumes from what the sinks committed).
 if [ -z "${FLOW_FAULT_NS:-}" ]; then
   if [ "$(id -u)" = 0 ]; then ns=(unshare -m --propagation private); else ns=(unshare -Urm); fi
@@ -21,7 +21,8 @@ stages:
      checkpoint_dir: '$work/src', resume_from: ['$work/ckpt']}}
   - {id: validate, plugin: json-validator, input: src,
      config: {schema: {sensor_id: int, temperature: float, note: string}}}
-  - {id: csv, plugin: csv-window-sink, input: validate, config: {path: '$work/parts', checkpoint_dir: '$work/ckpt', window: 1s}}
+  - {id: csv, plugin: csv-window-sink, input: validate, config: {path: '$work/parts', checkpoint_dir: '$work/ckpt', window: 1s,
+     disk_full_retries: 0}}
   - {id: archive, plugin: merge-archive, input: csv,
      config: {parts_dir: '$work/parts', checkpoint_dir: '$work/ckpt', backup_dir: '$work/backup', prefix: data}}
 YAML

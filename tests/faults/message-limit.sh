@@ -52,3 +52,14 @@ caps=$(grep -o 'peak [0-9]*/[0-9]* batches' "$work/lerr")
 [ "$(echo "$caps" | wc -l)" = 2 ] || { cat "$work/lerr"; fail "limits: no channel summary"; }
 echo "$caps" | awk -F'[ /]' '$2 > 3 || $3 != 3 {bad=1} END {exit bad}' || fail "limits: a channel above its share of 3: $caps"
 echo "ok: limits: $(echo $caps)"
+
+# `limits: {records: 60}`: 30 records per channel; batches of 10 fill each channel to 3 batches.
+sed -i 's/^limits: .*/limits: {records: 60}/' "$work/limits.yaml"
+rm -f "$work/collected"
+FLOW_PLUGIN_PATH=${FLOW_PLUGIN_PATH:-}:$testplugins timeout 120 "$flowctl" run "$work/limits.yaml" >"$work/lout" 2>"$work/lerr" ||
+  { tail -5 "$work/lerr"; fail "limits.records: the run failed"; }
+recs=$(grep -o '[0-9]*/[0-9]* records' "$work/lerr")
+[ "$(echo "$recs" | wc -l)" = 2 ] || { cat "$work/lerr"; fail "limits.records: no records in the channel summary"; }
+echo "$recs" | awk -F'[ /]' '$1 > 30 || $2 != 30 {bad=1} END {exit bad}' || fail "limits.records: a channel above its share of 30: $recs"
+[ "$(wc -l <"$work/collected")" = 20000 ] || fail "limits.records: $(wc -l <"$work/collected") of 20000 records collected"
+echo "ok: limits.records: $(echo $recs)"

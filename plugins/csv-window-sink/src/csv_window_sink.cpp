@@ -18,6 +18,7 @@
 #include "flow/delivery.hpp"
 #include "flow/flow.hpp"
 #include "flow_parts/checkpoint.hpp"
+#include "flow_parts/disk_retry.hpp"
 
 namespace fs = std::filesystem;
 
@@ -43,6 +44,8 @@ class CsvWindowSink : public flow::Processor {
     bool escape_formulas = false;
     bool fsync = true;
     int64_t float_precision = -1;
+    int64_t disk_full_retries = 10;
+    flow::Duration disk_full_retry_interval{1000};
   };
 
   static flow::PluginInfo info() {
@@ -71,6 +74,9 @@ class CsvWindowSink : public flow::Processor {
     t.add("float_precision", &Options::float_precision,
           "Decimals of float cells, rounded (2: 20.32); -1 = shortest text that reads back exactly")
         .range(-1, 17);
+    t.add("disk_full_retries", &Options::disk_full_retries, flow::parts::kDiskFullRetriesDoc).min(0);
+    t.add("disk_full_retry_interval", &Options::disk_full_retry_interval, flow::parts::kDiskFullRetryIntervalDoc)
+        .min(0.001);
   }
 
   static void check(const Options& o, const flow::Value& config, std::vector<flow::ConfigError>& errors) {
@@ -93,6 +99,8 @@ class CsvWindowSink : public flow::Processor {
 
   void open(flow::Context& ctx) override {
     ctx_ = &ctx;
+    retry_ = flow::parts::DiskFullRetry(ctx.log(), ctx.stop_token(), ctx.stage_id(), o_.disk_full_retries,
+                                        o_.disk_full_retry_interval);
     if (o_.path.empty()) throw std::runtime_error("option 'path' is empty");
     dir_ = fs::absolute(o_.path).lexically_normal();
     if (dir_.filename().empty()) dir_ = dir_.parent_path();
@@ -305,12 +313,22 @@ class CsvWindowSink : public flow::Processor {
 
   void append_ranges(const std::vector<flow::PositionRange>& r) { ranges_.insert(ranges_.end(), r.begin(), r.end()); }
 
+  // On a full disk the buffer is kept and written again after what the failed write left is cut
+  // off, so the part holds each byte once.
   void flush_buffer() {
-    if (fd_ < 0) {
-      fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd_ < 0) flow::io::throw_errno("cannot create", tmp_path_);
-    }
-    flow::io::write_all(fd_, buffer_, tmp_path_);
+    retry_.run(
+        [&] {
+          if (fd_ < 0) {
+            fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (fd_ < 0) flow::io::throw_errno("cannot create", tmp_path_);
+          }
+          flow::io::write_all(fd_, buffer_, tmp_path_);
+        },
+        [&] {
+          const auto at = static_cast<off_t>(flushed_);
+          if (fd_ >= 0 && (::ftruncate(fd_, at) != 0 || ::lseek(fd_, at, SEEK_SET) != at))
+            flow::io::throw_errno("cannot truncate", tmp_path_);
+        });
     flushed_ += buffer_.size();
     buffer_.clear();
   }
@@ -319,13 +337,15 @@ class CsvWindowSink : public flow::Processor {
     if (!part_open_) return;
     part_open_ = false;
     flush_buffer();
+    // Not retried: after a failed fsync the written pages may be lost, and they are no longer
+    // in memory (the run fails; a restart writes the part again).
     if (o_.fsync) flow::io::fsync_fd(fd_, tmp_path_);
     const int fd = fd_;
     fd_ = -1;
     if (::close(fd) != 0) flow::io::throw_errno("cannot close", tmp_path_);
     const fs::path final_path = dir_ / name_;
-    flow::io::rename_file(tmp_path_, final_path);
-    if (o_.fsync) flow::io::fsync_dir(dir_);
+    retry_.run([&] { flow::io::rename_file(tmp_path_, final_path); });
+    if (o_.fsync) retry_.run([&] { flow::io::fsync_dir(dir_); });
     flow::parts::crash_point("FLOW_CSV_WINDOW_SINK_CRASH_AT", "part-renamed");
 
     write_manifest();
@@ -362,7 +382,7 @@ class CsvWindowSink : public flow::Processor {
     m.header = header_;
     m.ranges = flow::parts::coalesce(std::move(ranges_));
     ranges_.clear();
-    flow::parts::write_manifest(commits_dir_, m, o_.fsync);
+    retry_.run([&] { flow::parts::write_manifest(commits_dir_, m, o_.fsync); });
     // Committed: from now on a replay of these positions is skipped.
     for (const auto& r : m.ranges) {
       auto [it, inserted] = committed_.emplace(flow::DeliveryRegistry::Key{r.source, r.partition}, r.end);
@@ -375,6 +395,7 @@ class CsvWindowSink : public flow::Processor {
   flow_csv::TimestampFormatter ts_;
   flow_csv::CellOptions cells_;
   flow::Context* ctx_ = nullptr;
+  flow::parts::DiskFullRetry retry_;
   fs::path dir_, ckpt_dir_, commits_dir_;
   std::vector<flow::parts::DirLock> locks_;
   std::shared_ptr<flow::DeliveryRegistry> registry_;

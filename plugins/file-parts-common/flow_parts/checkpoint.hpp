@@ -1,9 +1,12 @@
 // Reading the file-parts checkpoint (manifest entries, archived offsets) and merge-archive's job
-// journal. Needs simdjson (target flow_file_parts_read).
+// journal from their files: the parsing is in flow_parts/readers.hpp (target flow_file_parts_read);
+// this adds the file's name and what to do to every error.
 #pragma once
 
-#include <simdjson.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -13,20 +16,29 @@
 
 #include "flow/delivery.hpp"
 #include "flow_parts/file_parts.hpp"
+#include "flow_parts/readers.hpp"
 
 namespace flow::parts {
 
-// The one format version of manifest entries, archived-offsets.json and merge journals.
-inline constexpr int64_t kFormatVersion = 1;
-
-// Refuses a file of another format (a newer Flow's, or no Flow file at all) before reading it.
-inline void check_version(simdjson::dom::element doc) {
-  int64_t v = 0;
-  if (doc["version"].get(v) != simdjson::SUCCESS)
-    throw std::runtime_error("it has no numeric \"version\" field, so it is not a Flow checkpoint file");
-  if (v != kFormatVersion)
-    throw std::runtime_error("it is format version " + std::to_string(v) + ", but this flowctl reads version " +
-                             std::to_string(kFormatVersion) + " (written by another Flow version: run that version)");
+// The whole of a state file (they are small); throws naming the system error.
+inline std::string read_state_file(const std::filesystem::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) io::throw_errno("cannot open", p);
+  std::string out;
+  char buf[64 << 10];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      io::throw_errno("cannot read", p, err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 // What to do about a damaged checkpoint file, by its kind.
@@ -41,22 +53,9 @@ inline std::string checkpoint_advice(const std::filesystem::path& p) {
 // The ranges a manifest entry (or archived-offsets.json, whose entries have no "begin") lists.
 inline std::vector<PositionRange> read_ranges(const std::filesystem::path& p) {
   try {
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc = parser.load(p.string());
-    check_version(doc);
-    std::vector<PositionRange> out;
-    for (auto r : doc["ranges"].get_array()) {
-      PositionRange x;
-      x.source = std::string(std::string_view(r["source"]));
-      x.partition = static_cast<int32_t>(int64_t(r["partition"]));
-      x.end = r["end"];
-      int64_t begin = 0;
-      x.begin = r["begin"].get(begin) == simdjson::SUCCESS ? begin : x.end;
-      if (x.end < 0 || x.begin < 0 || x.begin > x.end)
-        throw std::runtime_error("bad range [" + std::to_string(x.begin) + ", " + std::to_string(x.end) + ")");
-      out.push_back(std::move(x));
-    }
-    return out;
+    const std::string text = read_state_file(p);
+    if (p.filename() == kArchivedOffsets) return parse_archived_offsets(text);
+    return parse_manifest(text).ranges;
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot read checkpoint file '" + p.string() + "': " + e.what() + "; " +
                              checkpoint_advice(p));
@@ -67,12 +66,7 @@ inline std::vector<PositionRange> read_ranges(const std::filesystem::path& p) {
 // checks the part against it.
 inline std::optional<uint64_t> read_part_bytes(const std::filesystem::path& p) {
   try {
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc = parser.load(p.string());
-    check_version(doc);
-    uint64_t bytes = 0;
-    if (doc["bytes"].get(bytes) != simdjson::SUCCESS) return std::nullopt;
-    return bytes;
+    return parse_manifest(read_state_file(p)).bytes;
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot read checkpoint file '" + p.string() + "': " + e.what() + "; " +
                              checkpoint_advice(p));
@@ -128,64 +122,15 @@ inline void record_archived_offsets(const std::filesystem::path& checkpoint, con
   if (!any) return;
   const auto file = checkpoint / kArchivedOffsets;
   if (std::filesystem::exists(file)) add(file);
-  std::string j = "{\"version\":1,\"ranges\":[";
-  bool first = true;
-  for (const auto& [key, end] : ends) {
-    if (!first) j += ",";
-    first = false;
-    j += "{\"source\":";
-    io::append_json_string(j, key.first);
-    j += ",\"partition\":" + std::to_string(key.second) + ",\"end\":" + std::to_string(end) + "}";
-  }
-  j += "]}\n";
+  std::vector<PositionRange> out;
+  for (const auto& [key, end] : ends) out.push_back({key.first, key.second, end, end});
+  const std::string j = archived_offsets_json(out);
   io::atomic_write_file(checkpoint, kArchivedOffsets, j, true);
-}
-
-// merge-archive's journal of one job: planned -> archived -> cleaned.
-struct Job {
-  std::string state;  // planned, archived, cleaned
-  std::string target;
-  std::vector<std::string> parts;
-  std::string parts_dir, checkpoint_dir, backup_dir;
-};
-
-inline std::string journal_json(const Job& job) {
-  std::string j = "{\"version\":1,\"state\":\"" + job.state + "\",\"parts_dir\":";
-  io::append_json_string(j, job.parts_dir);
-  j += ",\"checkpoint_dir\":";
-  io::append_json_string(j, job.checkpoint_dir);
-  j += ",\"backup_dir\":";
-  io::append_json_string(j, job.backup_dir);
-  j += ",\"target\":";
-  io::append_json_string(j, job.target);
-  j += ",\"parts\":[";
-  for (std::size_t i = 0; i < job.parts.size(); ++i) {
-    if (i) j += ",";
-    io::append_json_string(j, job.parts[i]);
-  }
-  j += "]}\n";
-  return j;
 }
 
 inline Job read_journal(const std::filesystem::path& p) {
   try {
-    simdjson::dom::parser parser;
-    simdjson::dom::element doc = parser.load(p.string());
-    check_version(doc);
-    Job job;
-    job.state = std::string(std::string_view(doc["state"]));
-    job.target = std::string(std::string_view(doc["target"]));
-    job.parts_dir = std::string(std::string_view(doc["parts_dir"]));
-    for (auto v : doc["parts"].get_array()) {
-      std::string name{std::string_view(v)};
-      if (!parse_part_name(name)) throw std::runtime_error("'" + name + "' is not a part name");
-      job.parts.push_back(std::move(name));
-    }
-    if (job.target.empty() || job.target.find('/') != std::string::npos || job.target.front() == '.')
-      throw std::runtime_error("bad target '" + job.target + "'");
-    if (job.state != "planned" && job.state != "archived" && job.state != "cleaned")
-      throw std::runtime_error("unknown state '" + job.state + "'");
-    return job;
+    return parse_journal(read_state_file(p));
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot read merge journal '" + p.string() + "': " + e.what() +
                              "; if the archive it names is in backup_dir, its parts are in that archive: remove them and their manifest "

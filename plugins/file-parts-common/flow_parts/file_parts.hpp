@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
@@ -63,7 +64,11 @@ inline bool all_digits(std::string_view s, std::size_t min) {
 }
 
 inline std::optional<PartKey> parse_part_name(const std::string& name) {
-  if (name.empty() || name.front() == '.' || !name.ends_with(".csv")) return std::nullopt;
+  // A file name, never a path: merge-archive deletes the parts its journal names (a journal naming
+  // "../x-c0000-000000-0000.csv" must not reach outside parts_dir).
+  if (name.empty() || name.front() == '.' || !name.ends_with(".csv") ||
+      name.find_first_of(std::string_view("/\0", 2)) != std::string::npos)
+    return std::nullopt;
   std::string_view s(name.data(), name.size() - 4);
   std::string_view tok[3];
   for (int k = 2; k >= 0; --k) {
@@ -77,9 +82,11 @@ inline std::optional<PartKey> parse_part_name(const std::string& name) {
     return std::nullopt;
   PartKey k;
   k.head = std::string(s);
-  k.cycle = std::stoll(std::string(tok[0].substr(1)));
-  k.window = std::stoll(std::string(tok[1]));
-  k.file = std::stoll(std::string(tok[2]));
+  // Numbers too long for 64 bits are no part's (std::stoll would throw out_of_range here).
+  auto number = [](std::string_view d, long long& out) {
+    return std::from_chars(d.data(), d.data() + d.size(), out).ec == std::errc();
+  };
+  if (!number(tok[0].substr(1), k.cycle) || !number(tok[1], k.window) || !number(tok[2], k.file)) return std::nullopt;
   return k;
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "flow_parts/checkpoint.hpp"
+#include "flow_parts/disk_retry.hpp"
 #include "flow_parts/file_parts.hpp"
 
 namespace fs = std::filesystem;
@@ -146,4 +147,112 @@ TEST(FileParts, ArchivedOffsetsOfANewerVersionOrTruncatedIsNamed) {
       EXPECT_NE(what.find("format version 2, but this flowctl reads version 1"), std::string::npos) << what;
     }
   }
+}
+
+// The pure readers (flow_parts/readers.hpp), also driven by the fuzz targets in tests/fuzz.
+TEST(FileParts, ReadersThrowOnlyFormatErrorsSayingWhatIsWrong) {
+  auto what = [](auto f) -> std::string {
+    try {
+      f();
+    } catch (const FormatError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(what([] { parse_manifest("{\"version\":1,\"ranges\":[{\"source\":\"t\",\"partition\":4294967296,\"end\":1}]}"); })
+                .find("outside the 32-bit range"),
+            std::string::npos);
+  EXPECT_NE(what([] { parse_manifest("[1,2]"); }).find("not a JSON object"), std::string::npos);
+  EXPECT_NE(what([] { parse_archived_offsets("{\"version\":1}"); }).find("no \"ranges\" list"), std::string::npos);
+  EXPECT_NE(what([] { parse_manifest("{\"version\":1,\"ranges\":[{\"source\":\"t\",\"partition\":0,\"begin\":\"x\",\"end\":1}]}"); })
+                .find("no integer \"begin\""),
+            std::string::npos);
+  // A part name whose numbers overflow 64 bits is not a part's (it used to escape as out_of_range).
+  EXPECT_FALSE(parse_part_name("p-r-c99999999999999999999-000000-0000.csv"));
+  // Nor is a path (found by fuzz_merge_journal: merge-archive would delete outside parts_dir).
+  EXPECT_FALSE(parse_part_name("x/../p-r-c0000-000000-0000.csv"));
+  EXPECT_FALSE(parse_part_name(std::string("p\0-r-c0000-000000-0000.csv", 26)));
+  EXPECT_NE(what([] { parse_journal(R"({"version":1,"state":"planned","target":"a.csv","parts_dir":"/p",)"
+                                    R"("parts":["p-r-c0000-999999999999999999999-0000.csv"]})"); })
+                .find("is not a part name"),
+            std::string::npos);
+  const auto m = parse_manifest(R"({"version":1,"bytes":12,"ranges":[{"source":"t","partition":2,"begin":1,"end":5}]})");
+  ASSERT_EQ(m.ranges.size(), 1u);
+  EXPECT_EQ(m.ranges[0], (flow::PositionRange{"t", 2, 1, 5}));
+  EXPECT_EQ(m.bytes, 12u);
+}
+
+TEST(FileParts, PartScannerFindsTheHeaderOutsideQuotesWhateverTheChunks) {
+  const std::string part = "a,\"b\nc\"\r\n1,\"x\ny\"\n2,z";
+  for (std::size_t step = 1; step <= part.size(); ++step) {
+    PartScanner s;
+    std::string records;
+    for (std::size_t i = 0; i < part.size(); i += step) records += s.feed(std::string_view(part).substr(i, step));
+    ASSERT_TRUE(s.header_done());
+    EXPECT_EQ(s.header(), "a,\"b\nc\"");
+    EXPECT_EQ(records, "1,\"x\ny\"\n2,z");
+    EXPECT_TRUE(s.finish());  // no final line feed
+    EXPECT_EQ(s.rows(), 2u);
+  }
+  PartScanner torn;
+  torn.feed("a,b");
+  EXPECT_THROW(torn.finish(), FormatError);
+  EXPECT_EQ(torn.header(), "a,b");
+}
+
+// The disk-full retry (flow_parts/disk_retry.hpp): a full disk is retried after `undo`, logged once
+// when found and once when the write succeeds; other errors and the last retry fail as before.
+namespace {
+struct Lines : flow::Logger {
+  std::vector<std::pair<flow::LogLevel, std::string>> lines;
+  void log(flow::LogLevel l, std::string_view m) override { lines.emplace_back(l, std::string(m)); }
+};
+[[noreturn]] void full(int code = ENOSPC) { flow::io::throw_errno("cannot write", "/data/.p.tmp", code); }
+}  // namespace
+
+TEST(FileParts, DiskFullRetryHoldsUntilTheWriteSucceedsAndSaysSoTwice) {
+  Lines log;
+  DiskFullRetry retry(log, {}, "csv", 5, std::chrono::milliseconds(1));
+  int calls = 0, undone = 0;
+  retry.run([&] { if (++calls < 4) full(calls == 2 ? EDQUOT : ENOSPC); }, [&] { ++undone; });
+  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(undone, 3);
+  ASSERT_EQ(log.lines.size(), 2u);
+  EXPECT_EQ(log.lines[0].first, flow::LogLevel::Warn);
+  EXPECT_NE(log.lines[0].second.find("disk full writing '/data/.p.tmp' (stage 'csv')"), std::string::npos)
+      << log.lines[0].second;
+  EXPECT_NE(log.lines[0].second.find("up to 5 times"), std::string::npos) << log.lines[0].second;
+  EXPECT_NE(log.lines[1].second.find("disk space is back: '/data/.p.tmp' written (stage 'csv') after 3 retries"),
+            std::string::npos)
+      << log.lines[1].second;
+}
+
+TEST(FileParts, DiskFullRetryGivesUpWithTheErrorAndLeavesOtherErrorsAlone) {
+  Lines log;
+  DiskFullRetry retry(log, {}, "csv", 2, std::chrono::milliseconds(1));
+  int calls = 0;
+  try {
+    retry.run([&] { ++calls; full(); });
+    FAIL() << "no error after the last retry";
+  } catch (const flow::io::IoError& e) {
+    EXPECT_EQ(calls, 3);
+    EXPECT_NE(std::string(e.what()).find("cannot write '/data/.p.tmp': No space left on device (still full after 2 "
+                                         "retries"),
+              std::string::npos)
+        << e.what();
+  }
+  calls = 0;
+  EXPECT_THROW(retry.run([&] { ++calls; full(EIO); }), flow::io::IoError);
+  EXPECT_EQ(calls, 1);
+  DiskFullRetry none(log, {}, "csv", 0, std::chrono::milliseconds(1));
+  calls = 0;
+  EXPECT_THROW(none.run([&] { ++calls; full(); }), flow::io::IoError);
+  EXPECT_EQ(calls, 1);
+  // An aborting run stops waiting.
+  std::stop_source abort;
+  abort.request_stop();
+  DiskFullRetry aborting(log, abort.get_token(), "csv", 1000, std::chrono::hours(1));
+  calls = 0;
+  EXPECT_THROW(aborting.run([&] { ++calls; full(); }), flow::io::IoError);
+  EXPECT_EQ(calls, 1);
 }

@@ -3,7 +3,6 @@
 // checkpoint manifest entries. Every step is journaled, so a crash between writing the archive
 // and deleting the parts neither loses nor doubles a row: open() finishes an interrupted job.
 #include <fcntl.h>
-#include <simdjson.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -24,6 +23,7 @@
 #include "flow/durable_io.hpp"
 #include "flow/flow.hpp"
 #include "flow_parts/checkpoint.hpp"
+#include "flow_parts/disk_retry.hpp"
 #include "merge_archive_hooks.hpp"
 #include "parquet_archive.hpp"
 
@@ -200,6 +200,8 @@ class MergeArchive : public flow::Processor {
     std::string format = "csv";
     std::vector<std::string> formats;
     std::map<std::string, std::string> parquet_types;
+    int64_t disk_full_retries = 10;
+    flow::Duration disk_full_retry_interval{1000};
   };
 
   static flow::PluginInfo info() {
@@ -265,6 +267,9 @@ class MergeArchive : public flow::Processor {
     t.add("parquet_types", &Options::parquet_types,
           "Parquet column types (DuckDB names), e.g. {sensor_id: BIGINT}; DuckDB detects the others (from a "
           "sample; integer columns are checked over the whole archive)");
+    t.add("disk_full_retries", &Options::disk_full_retries, flow::parts::kDiskFullRetriesDoc).min(0);
+    t.add("disk_full_retry_interval", &Options::disk_full_retry_interval, flow::parts::kDiskFullRetryIntervalDoc)
+        .min(0.001);
   }
 
   struct Dirs {
@@ -348,6 +353,8 @@ class MergeArchive : public flow::Processor {
 
   void open(flow::Context& ctx) override {
     ctx_ = &ctx;
+    retry_ = flow::parts::DiskFullRetry(ctx.log(), ctx.stop_token(), ctx.stage_id(), o_.disk_full_retries,
+                                        o_.disk_full_retry_interval);
     const auto errors = dir_errors(o_, flow::Value(), &dirs_);
     if (!errors.empty()) throw std::runtime_error(errors.front().message);
     commits_dir_ = dirs_.checkpoint / "commits";
@@ -442,7 +449,7 @@ class MergeArchive : public flow::Processor {
     j.parts_dir = dirs_.parts.string();
     j.checkpoint_dir = dirs_.checkpoint.string();
     j.backup_dir = dirs_.backup.string();
-    flow::io::atomic_write_file(dirs_.journal, file, flow::parts::journal_json(j), true);
+    retry_.run([&] { flow::io::atomic_write_file(dirs_.journal, file, flow::parts::journal_json(j), true); });
   }
 
   static Job read_journal(const fs::path& p) { return flow::parts::read_journal(p); }
@@ -535,9 +542,7 @@ class MergeArchive : public flow::Processor {
         int fd;
         ~Closer() { ::close(fd); }
       } closer{fd};
-      std::string header;
-      bool in_header = true, in_quotes = false;
-      char last = '\n';
+      flow::parts::PartScanner scan;
       for (;;) {
         const ssize_t n = ::read(fd, buf.data(), buf.size());
         if (n < 0) {
@@ -545,17 +550,10 @@ class MergeArchive : public flow::Processor {
           flow::io::throw_errno("cannot read part", p);
         }
         if (n == 0) break;
-        std::string_view chunk(buf.data(), static_cast<std::size_t>(n));
-        if (in_header) {
-          std::size_t i = 0;
-          for (; i < chunk.size(); ++i) {
-            if (chunk[i] == '"') in_quotes = !in_quotes;
-            else if (chunk[i] == '\n' && !in_quotes) break;
-          }
-          header.append(chunk.substr(0, i));
-          if (i == chunk.size()) continue;
-          in_header = false;
-          if (!header.empty() && header.back() == '\r') header.pop_back();
+        const bool had_header = scan.header_done();
+        const std::string_view records = scan.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+        if (!had_header && scan.header_done()) {
+          const std::string header = scan.header();
           if (k == 0) {
             first_header = header;
             w.write(header);
@@ -565,22 +563,13 @@ class MergeArchive : public flow::Processor {
                                      (dirs_.parts / parts[0]).string() + "' has '" + first_header +
                                      "'; nothing was merged or deleted");
           }
-          chunk = chunk.substr(i + 1);
-          last = '\n';
         }
-        for (const char c : chunk) {
-          if (c == '"') in_quotes = !in_quotes;
-          else if (c == '\n' && !in_quotes) ++out.rows;
-        }
-        if (!chunk.empty()) last = chunk.back();
-        w.write(chunk);
+        w.write(records);
       }
-      if (in_header)
+      if (!scan.header_done())
         throw std::runtime_error("part '" + p.string() + "' has no complete header line; nothing was deleted");
-      if (last != '\n') {  // a part without its final line feed: keep records apart
-        w.write("\n");
-        ++out.rows;
-      }
+      if (scan.finish()) w.write("\n");  // a part without its final line feed: keep records apart
+      out.rows += scan.rows();
     }
     return out;
   }
@@ -608,23 +597,16 @@ class MergeArchive : public flow::Processor {
     }
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) flow::io::throw_errno("cannot open part", p);
-    std::string header, buf(64u << 10, '\0');
-    bool in_quotes = false;
-    for (;;) {
+    std::string buf(64u << 10, '\0');
+    flow::parts::PartScanner scan;
+    while (!scan.header_done()) {
       const ssize_t n = ::read(fd, buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      std::size_t i = 0;
-      for (; i < static_cast<std::size_t>(n); ++i) {
-        if (buf[i] == '"') in_quotes = !in_quotes;
-        else if (buf[i] == '\n' && !in_quotes) break;
-      }
-      header.append(buf.data(), i);
-      if (i < static_cast<std::size_t>(n)) break;
+      scan.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
     }
     ::close(fd);
-    if (!header.empty() && header.back() == '\r') header.pop_back();
-    return header;
+    return scan.header();
   }
 
   // Parts of different headers (a column added or dropped between runs, issue 14) go to separate
@@ -662,10 +644,18 @@ class MergeArchive : public flow::Processor {
     for (;;) {
       const fs::path tmp = dirs_.backup / ("." + job.target + ".tmp");
       try {
-        ArchiveWriter w(tmp, o_.gzip && !parquet_only());
-        written = write_parts(job.parts, w);
-        w.finish();
-        if (parquet_only()) merge_archive::parquet::convert(tmp, tmp, o_.parquet_types);
+        // On a full disk the archive is written again from the parts, which are all still there.
+        retry_.run(
+            [&] {
+              ArchiveWriter w(tmp, o_.gzip && !parquet_only());
+              written = write_parts(job.parts, w);
+              w.finish();
+              if (parquet_only()) merge_archive::parquet::convert(tmp, tmp, o_.parquet_types);
+            },
+            [&] {
+              std::error_code ec;
+              fs::remove(tmp, ec);
+            });
       } catch (...) {
         // Nothing was renamed or deleted: abandon the job, keep every part.
         std::error_code ec;
@@ -674,14 +664,16 @@ class MergeArchive : public flow::Processor {
         throw;
       }
       crash_point("archive-written");
-      if (rename_no_replace(tmp, dirs_.backup / job.target)) break;
+      bool renamed = false;
+      retry_.run([&] { renamed = rename_no_replace(tmp, dirs_.backup / job.target); });
+      if (renamed) break;
       // Someone took the name meanwhile: pick another and say so in the journal first.
       std::error_code ec;
       fs::remove(tmp, ec);
       job.target = choose_target(suffix);
       write_journal(job);
     }
-    flow::io::fsync_dir(dirs_.backup);
+    retry_.run([&] { flow::io::fsync_dir(dirs_.backup); });
     crash_point("archive-renamed");
     parquet_sibling(dirs_.backup / job.target);
     job.state = "archived";
@@ -733,10 +725,13 @@ class MergeArchive : public flow::Processor {
   // <checkpoint_dir>/archived-offsets.json keeps, per source and partition, the highest end
   // offset of the manifest entries merge-archive deletes, so the committed positions a restart
   // resumes from are not lost with them (flow_parts/checkpoint.hpp).
-  void record_archived_offsets(const Job& job) { flow::parts::record_archived_offsets(dirs_.checkpoint, job.parts); }
+  void record_archived_offsets(const Job& job) {
+    retry_.run([&] { flow::parts::record_archived_offsets(dirs_.checkpoint, job.parts); });
+  }
 
   Options o_;
   flow::Context* ctx_ = nullptr;
+  flow::parts::DiskFullRetry retry_;
   Dirs dirs_;
   fs::path commits_dir_;
   std::string journal_file_;

@@ -14,11 +14,27 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace flow::io {
 
+// A failed system call on a file: the message names the file and the system error; code() and
+// path() let a sink tell a full disk (ENOSPC, EDQUOT) from other errors.
+class IoError : public std::runtime_error {
+ public:
+  IoError(const std::string& message, std::filesystem::path path, int code)
+      : std::runtime_error(message), path_(std::move(path)), code_(code) {}
+  int code() const { return code_; }
+  const std::filesystem::path& path() const { return path_; }
+  bool disk_full() const { return code_ == ENOSPC || code_ == EDQUOT; }
+
+ private:
+  std::filesystem::path path_;
+  int code_;
+};
+
 [[noreturn]] inline void throw_errno(const std::string& what, const std::filesystem::path& path, int err = errno) {
-  throw std::runtime_error(what + " '" + path.string() + "': " + std::strerror(err));
+  throw IoError(what + " '" + path.string() + "': " + std::strerror(err), path, err);
 }
 
 inline void write_all(int fd, std::string_view data, const std::filesystem::path& path) {
@@ -81,8 +97,8 @@ inline void check_writable_dir(const std::filesystem::path& dir, const std::stri
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     const int err = errno;
-    throw std::runtime_error("cannot write to " + what + " directory '" + dir.string() + "': " + std::strerror(err) +
-                             " (check its owner and permissions)");
+    throw IoError("cannot write to " + what + " directory '" + dir.string() + "': " + std::strerror(err) +
+                      " (check its owner and permissions)", dir, err);
   }
   ::close(fd);
   ::unlink(probe.c_str());

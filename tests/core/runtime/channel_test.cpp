@@ -80,6 +80,49 @@ TEST(Channel, OversizeBatchIsAdmittedAloneSoItCannotWedge) {
   EXPECT_FALSE(ch.try_push(small));
 }
 
+TEST(Channel, RecordBoundHoldsAndALargerBatchIsAdmittedAlone) {
+  Channel ch("records", 1000, 1ull << 30, 1);
+  ch.set_max_records(25);
+  Batch b1 = numbers(0, 10), b2 = numbers(10, 10), b3 = numbers(20, 10);
+  EXPECT_TRUE(ch.try_push(b1));
+  EXPECT_TRUE(ch.try_push(b2));
+  EXPECT_FALSE(ch.try_push(b3));  // 30 records would exceed 25
+  EXPECT_EQ(b3.num_rows(), 10u);  // untouched
+  EXPECT_EQ(ch.stats().records, 20u);
+  EXPECT_EQ(ch.room(), Channel::Room::Free);  // 5 records of budget left: a small batch fits
+  Batch out;
+  ASSERT_EQ(ch.pop(out, 0ms), Channel::Pop::Item);
+  EXPECT_TRUE(ch.try_push(b3));
+  EXPECT_EQ(ch.stats().peak_records, 20u);
+  // A batch above the whole limit waits for an empty channel, then goes alone.
+  Channel one("one", 10, 1ull << 30, 1);
+  one.set_max_records(5);
+  Batch big = numbers(0, 8), small = numbers(0, 1);
+  EXPECT_TRUE(one.try_push(big));
+  EXPECT_FALSE(one.try_push(small));
+  EXPECT_THROW(one.set_max_records(0), std::invalid_argument);
+}
+
+TEST(Channel, RecordBoundBlocksAWriterUntilTheReaderTakes) {
+  Channel ch("records", 1000, 1ull << 30, 1);
+  ch.set_max_records(30);
+  std::thread writer([&] {
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(ch.push(numbers(i * 10, 10)));
+    ch.writer_done();
+  });
+  int64_t expect = 0;
+  for (;;) {
+    Batch b;
+    const auto r = ch.pop(b, 5s);
+    if (r == Channel::Pop::End) break;
+    ASSERT_EQ(r, Channel::Pop::Item);
+    for (std::size_t i = 0; i < b.num_rows(); ++i) ASSERT_EQ(b.column(0).int64_at(i), expect++);
+  }
+  writer.join();
+  EXPECT_EQ(expect, 1000);
+  EXPECT_LE(ch.stats().peak_records, 30u);
+}
+
 TEST(Channel, EndOfStreamOnlyAfterEveryWriterAndDrain) {
   Channel ch("fanin", 10, 1 << 20, 2);
   ASSERT_TRUE(ch.push(numbers(0, 1)));

@@ -169,6 +169,28 @@ TEST(PipelineSpec, LimitsSplitOverTheChannels) {
   EXPECT_LE(batches, 6u);
 }
 
+TEST(PipelineSpec, RecordLimitsSplitOverTheChannels) {
+  std::vector<flow::ConfigError> errors;
+  auto root = flow::config::parse_yaml(
+      "name: x\nlimits: {records: 1000}\nstages:\n  - {id: s, plugin: test.counter-source}\n"
+      "  - {id: p, plugin: test.passthrough, input: s, buffer: {records: 100}}\n"
+      "  - {id: k, plugin: test.null-sink, input: p}\n",
+      "p.yaml", errors);
+  ASSERT_TRUE(root);
+  auto spec = flow::spec::parse_pipeline(*root, "p.yaml", errors);
+  ASSERT_TRUE(spec) << ::testing::PrintToString(errors.empty() ? "" : errors[0].str());
+  EXPECT_EQ(spec->stages[0].buffer.records, UINT64_MAX);  // a source has no input channel
+  EXPECT_EQ(spec->stages[1].buffer.records, 100u);        // below its share already
+  EXPECT_EQ(spec->stages[2].buffer.records, 500u);        // 1000 / 2 channels
+  EXPECT_THAT(errors_of("name: x\nlimits: {records: 1}\nstages:\n  - {id: s, plugin: test.counter-source}\n"
+                        "  - {id: p, plugin: test.passthrough, input: s}\n  - {id: k, plugin: test.null-sink, input: p}\n"),
+              ::testing::ElementsAre("p.yaml:2:19: error: 'limits.records' is 1, below the pipeline's 2 channels: each needs "
+                                     "room for one record"));
+  EXPECT_THAT(errors_of("name: x\nstages:\n  - {id: s, plugin: test.counter-source}\n"
+                        "  - {id: k, plugin: test.null-sink, input: s, buffer: {records: 0}}\n"),
+              ::testing::ElementsAre("p.yaml:4:65: error: 'buffer.records' must be an integer from 1 to 1000000000000"));
+}
+
 TEST(PipelineSpec, LimitsBelowOneBatchPerChannelAreRefused) {
   EXPECT_THAT(errors_of("name: x\nlimits: {batches: 1, bytes: 1KiB}\nstages:\n  - {id: s, plugin: test.counter-source}\n"
                         "  - {id: p, plugin: test.passthrough, input: s}\n  - {id: k, plugin: test.null-sink, input: p}\n"),
