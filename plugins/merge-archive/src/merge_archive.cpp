@@ -4,6 +4,8 @@
 // and deleting the parts neither loses nor doubles a row: open() finishes an interrupted job.
 #include <fcntl.h>
 #include <simdjson.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -119,6 +121,48 @@ class ArchiveWriter {
     if (buf_.size() >= kChunk) flush(false);
   }
 
+  bool gzip() const { return gzip_; }
+
+  // Appends `len` bytes of `in` from `offset` (plain archives): in the kernel, without copying
+  // them through this process (copy_file_range, else sendfile, else read and write).
+  void copy(int in, off_t offset, std::size_t len, const fs::path& from) {
+    flush(false);
+    while (len > 0 && copy_in_kernel_) {
+      const ssize_t n = ::copy_file_range(in, &offset, fd_, nullptr, len, 0);
+      if (n > 0) {
+        len -= static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n == 0) throw std::runtime_error("part '" + from.string() + "' is shorter than when it was checked");
+      if (errno == EINTR) continue;
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != EPERM)
+        flow::io::throw_errno("cannot copy part", from);
+      copy_in_kernel_ = false;  // another file system or an old kernel
+    }
+    while (len > 0 && sendfile_) {
+      const ssize_t n = ::sendfile(fd_, in, &offset, len);
+      if (n > 0) {
+        len -= static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n == 0) throw std::runtime_error("part '" + from.string() + "' is shorter than when it was checked");
+      if (errno == EINTR) continue;
+      if (errno != EINVAL && errno != ENOSYS) flow::io::throw_errno("cannot copy part", from);
+      sendfile_ = false;
+    }
+    std::string chunk;
+    while (len > 0) {
+      chunk.resize(std::min(len, kChunk));
+      const ssize_t n = ::pread(in, chunk.data(), chunk.size(), offset);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) flow::io::throw_errno("cannot read part", from);
+      if (n == 0) throw std::runtime_error("part '" + from.string() + "' is shorter than when it was checked");
+      flow::io::write_all(fd_, std::string_view(chunk.data(), static_cast<std::size_t>(n)), tmp_);
+      offset += n;
+      len -= static_cast<std::size_t>(n);
+    }
+  }
+
   // Flushes, fsyncs and closes the temporary file.
   void finish() {
     flush(true);
@@ -168,6 +212,7 @@ class ArchiveWriter {
   bool zinit_ = false;
   std::string buf_;
   std::string zout_;
+  bool copy_in_kernel_ = true, sendfile_ = true;
 };
 
 // Renames without replacing an existing file; false when `to` exists.
@@ -477,12 +522,17 @@ class MergeArchive : public flow::Processor {
   struct Written {
     uint64_t rows = 0;
   };
+  struct PartHead {
+    std::string header;
+    uint64_t size = 0, body = 0;  // body: offset after the header line
+    std::optional<uint64_t> rows;  // set when the manifest entry vouches for the part
+  };
 
   // Streams every part into the writer: the first part's header once, then each part's records.
   Written write_parts(const std::vector<std::string>& parts, ArchiveWriter& w) {
     Written out;
     std::string first_header;
-    std::string buf(kChunk, '\0');
+    std::string buf;
     for (std::size_t k = 0; k < parts.size(); ++k) {
       const fs::path p = dirs_.parts / parts[k];
       const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
@@ -496,6 +546,12 @@ class MergeArchive : public flow::Processor {
         int fd;
         ~Closer() { ::close(fd); }
       } closer{fd};
+      if (auto h = heads_.find(parts[k]); h != heads_.end() && h->second.rows) {
+        out.rows += copy_trusted(fd, p, h->second, k == 0 ? nullptr : &first_header, w);
+        if (k == 0) first_header = h->second.header;
+        continue;
+      }
+      if (buf.empty()) buf.assign(kChunk, '\0');
       std::string header;
       bool in_header = true, in_quotes = false;
       char last = '\n';
@@ -546,8 +602,45 @@ class MergeArchive : public flow::Processor {
     return out;
   }
 
+  // A part whose size matches its manifest entry, header line read: what csv-window-sink wrote
+  // and committed, so its body is copied as it is (no per-line scan) and its rows are the
+  // entry's count. Returns the rows.
+  uint64_t copy_trusted(int fd, const fs::path& p, const PartHead& h, const std::string* first_header, ArchiveWriter& w) {
+    struct stat st{};
+    if (::fstat(fd, &st) != 0) flow::io::throw_errno("cannot read part", p);
+    if (static_cast<uint64_t>(st.st_size) != h.size)
+      throw std::runtime_error("part '" + p.string() + "' changed size while it was being merged; nothing was deleted");
+    if (!first_header) {
+      w.write(h.header);
+      w.write("\n");
+    } else if (h.header != *first_header) {
+      throw std::runtime_error("part '" + p.string() + "' has header '" + h.header + "', but the first part has '" +
+                               *first_header + "'; nothing was merged or deleted");
+    }
+    const std::size_t len = static_cast<std::size_t>(h.size - h.body);
+    if (len == 0) return *h.rows;
+    if (w.gzip()) {
+      std::string chunk(std::min(len, kChunk), '\0');
+      for (off_t off = static_cast<off_t>(h.body); off < static_cast<off_t>(h.size);) {
+        const ssize_t n = ::pread(fd, chunk.data(), chunk.size(), off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) flow::io::throw_errno("cannot read part", p);
+        if (n == 0) throw std::runtime_error("part '" + p.string() + "' is shorter than when it was checked");
+        w.write(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
+        off += n;
+      }
+    } else {
+      w.copy(fd, static_cast<off_t>(h.body), len, p);
+    }
+    char last = '\n';
+    if (::pread(fd, &last, 1, static_cast<off_t>(h.size - 1)) != 1) flow::io::throw_errno("cannot read part", p);
+    if (last != '\n') w.write("\n");  // keep records apart
+    return *h.rows;
+  }
+
   // A part's header line, after checking the part against its manifest entry (when there is
-  // one): a size that differs means it was torn or changed after it was committed.
+  // one): a size that differs means it was torn or changed after it was committed. Notes what
+  // was read in heads_.
   std::string checked_header(const std::string& name) {
     const fs::path p = dirs_.parts / name;
     const fs::path m = commits_dir_ / manifest_name(name);
@@ -559,8 +652,12 @@ class MergeArchive : public flow::Processor {
                                  "nothing was deleted");
       throw std::runtime_error("cannot read part '" + p.string() + "': " + ec.message());
     }
+    PartHead head;
+    head.size = size;
     if (fs::exists(m)) {
-      const auto bytes = flow::parts::read_part_bytes(m);
+      std::optional<uint64_t> bytes;
+      read_manifest_counts(m, bytes, head.rows);
+      if (!bytes) head.rows.reset();
       if (bytes && *bytes != size)
         throw std::runtime_error("part '" + p.string() + "' is " + std::to_string(size) + " bytes, but its manifest "
                                  "entry '" + m.string() + "' says " + std::to_string(*bytes) +
@@ -569,8 +666,8 @@ class MergeArchive : public flow::Processor {
     }
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) flow::io::throw_errno("cannot open part", p);
-    std::string header, buf(64u << 10, '\0');
-    bool in_quotes = false;
+    std::string header, buf(4096, '\0');
+    bool in_quotes = false, ended = false;
     for (;;) {
       const ssize_t n = ::read(fd, buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
@@ -581,17 +678,39 @@ class MergeArchive : public flow::Processor {
         else if (buf[i] == '\n' && !in_quotes) break;
       }
       header.append(buf.data(), i);
-      if (i < static_cast<std::size_t>(n)) break;
+      if (i < static_cast<std::size_t>(n)) {
+        ended = true;
+        break;
+      }
     }
     ::close(fd);
+    head.body = header.size() + 1;
     if (!header.empty() && header.back() == '\r') header.pop_back();
+    if (!ended) head.rows.reset();  // no complete header line: write_parts' scan says so
+    head.header = header;
+    heads_[name] = std::move(head);
     return header;
+  }
+
+  // The size and row count a manifest entry records (each nullopt when missing).
+  void read_manifest_counts(const fs::path& m, std::optional<uint64_t>& bytes, std::optional<uint64_t>& rows) {
+    try {
+      simdjson::dom::element doc = manifest_parser_.load(m.string());
+      flow::parts::check_version(doc);
+      uint64_t v = 0;
+      if (doc["bytes"].get(v) == simdjson::SUCCESS) bytes = v;
+      if (doc["rows"].get(v) == simdjson::SUCCESS) rows = v;
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot read checkpoint file '" + m.string() + "': " + e.what() + "; " +
+                               flow::parts::checkpoint_advice(m));
+    }
   }
 
   // Parts of different headers (a column added or dropped between runs, issue 14) go to separate
   // archives, one per header, oldest group first; their names carry a short hash of the header.
   void merge() {
     last_merge_ = ctx_->now();
+    heads_.clear();
     if (pending_.empty()) {
       positions_.ack();
       return;
@@ -706,6 +825,8 @@ class MergeArchive : public flow::Processor {
   flow::Counter* parts_merged_ = nullptr;
   std::chrono::system_clock::time_point last_merge_;
   std::set<std::string, ByKey> pending_;
+  std::map<std::string, PartHead> heads_;  // of the parts checked for the current merge
+  simdjson::dom::parser manifest_parser_;
   flow::Positions positions_;
   flow::parts::DirLock lock_;
 };
