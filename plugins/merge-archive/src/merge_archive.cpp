@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -786,28 +789,59 @@ class MergeArchive : public flow::Processor {
   std::size_t cleanup(const Job& job) {
     record_archived_offsets(job);
     std::size_t deleted = 0;
-    for (const auto& name : job.parts) {
+    // The first two one at a time, so a crash point can stop the job between single deletions;
+    // the rest together (remove_files).
+    const std::size_t single = std::min<std::size_t>(2, job.parts.size());
+    for (std::size_t i = 0; i < single; ++i) {
       std::error_code ec;
-      if (fs::remove(dirs_.parts / name, ec)) {
+      if (fs::remove(dirs_.parts / job.parts[i], ec)) {
         ++deleted;
         crash_point("part-deleted");
       }
-      if (ec) throw std::runtime_error("cannot delete '" + (dirs_.parts / name).string() + "': " + ec.message());
+      if (ec) throw std::runtime_error("cannot delete '" + (dirs_.parts / job.parts[i]).string() + "': " + ec.message());
     }
+    std::vector<fs::path> paths;
+    for (std::size_t i = single; i < job.parts.size(); ++i) paths.push_back(dirs_.parts / job.parts[i]);
+    for (const char removed : remove_files(paths))
+      if (removed) {
+        ++deleted;
+        crash_point("part-deleted");
+      }
     flow::io::fsync_dir(dirs_.parts);
     crash_point("parts-deleted");
     if (fs::is_directory(commits_dir_)) {
-      for (const auto& name : job.parts) {
-        std::error_code ec;
-        fs::remove(commits_dir_ / manifest_name(name), ec);
-        if (ec)
-          throw std::runtime_error("cannot delete '" + (commits_dir_ / manifest_name(name)).string() +
-                                   "': " + ec.message());
-      }
+      paths.clear();
+      for (const auto& name : job.parts) paths.push_back(commits_dir_ / manifest_name(name));
+      remove_files(paths);
       flow::io::fsync_dir(commits_dir_);
     }
     crash_point("manifests-deleted");
     return deleted;
+  }
+
+  // Removes files (those already gone are skipped); says which existed. With several threads: on
+  // ext4 mounted with `discard` an unlink that frees blocks waits for its journal commit (~4 ms
+  // on the bench VM, 30 s for 10,000 manifest entries), and concurrent unlinks share commits
+  // (0.9 s). Throws, after all were tried, naming the first file that could not be removed.
+  static std::vector<char> remove_files(const std::vector<fs::path>& paths) {
+    std::vector<char> removed(paths.size(), 0);
+    std::vector<std::error_code> errors(paths.size());
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < paths.size();)
+        removed[i] = fs::remove(paths[i], errors[i]) ? 1 : 0;
+    };
+    std::vector<std::thread> pool;
+    try {
+      for (std::size_t t = 1; t < std::min<std::size_t>(16, paths.size() / 64 + 1); ++t) pool.emplace_back(work);
+    } catch (const std::system_error&) {
+      // no more threads: the ones started and this one do the work
+    }
+    work();
+    for (auto& t : pool) t.join();
+    for (std::size_t i = 0; i < paths.size(); ++i)
+      if (errors[i]) throw std::runtime_error("cannot delete '" + paths[i].string() + "': " + errors[i].message());
+    return removed;
   }
 
   // <checkpoint_dir>/archived-offsets.json keeps, per source and partition, the highest end
