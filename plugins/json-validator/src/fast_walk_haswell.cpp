@@ -166,7 +166,14 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
         if (t != od::json_type::number || v.get_int64().get(o.i)) return false;
         break;
       case Kind::Float:
-        if (t != od::json_type::number || awkward_integer(v.raw_json_token()) || v.get_double().get(o.d)) return false;
+        if (t != od::json_type::number) return false;
+        {
+          // The token first (get_double consumes the value); scanned only when the value is a
+          // whole number, the only case where the two parsers can differ.
+          const std::string_view token = v.raw_json_token();
+          if (v.get_double().get(o.d)) return false;
+          if (__builtin_trunc(o.d) == o.d && awkward_integer(token)) return false;
+        }
         break;
       case Kind::String:
       case Kind::Timestamp:
