@@ -86,11 +86,22 @@ class StageDriver::StageEmitter : public Emitter {
  public:
   explicit StageEmitter(StageDriver& d) : d_(d) {}
 
+  // Once the driver's outputs are declared: each emit then finds its channels and tap without
+  // building a std::string or searching a map (main output first).
+  void resolve() {
+    outs_.clear();
+    for (auto& [name, chans] : d_.outputs_) {
+      auto tap = d_.taps_.find(name);
+      outs_.push_back({name, &chans, tap == d_.taps_.end() ? nullptr : tap->second.get()});
+    }
+  }
+
   bool emit(Batch batch, std::string_view output) override {
-    auto& chans = channels(output);
+    const Out& o = find(output);
+    auto& chans = *o.chans;
     count(batch);
     // A tap's whole cost when nobody listens: one relaxed load.
-    if (TapPoint* tap = output.empty() ? d_.main_tap_ : tap_for(output); tap && tap->active()) tap->offer(batch);
+    if (o.tap && o.tap->active()) o.tap->offer(batch);
     if (chans.empty()) {  // nobody reads this output: the records are done with
       batch.positions().ack();
       return true;
@@ -101,7 +112,7 @@ class StageDriver::StageEmitter : public Emitter {
   }
 
   TryEmit try_emit(Batch& batch, std::string_view output) override {
-    auto& chans = channels(output);
+    auto& chans = *find(output).chans;
     if (chans.empty()) {
       emit(std::move(batch), output);
       return {EmitStatus::Sent};
@@ -117,7 +128,7 @@ class StageDriver::StageEmitter : public Emitter {
 
   bool wait_writable(std::chrono::milliseconds timeout, std::string_view output) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (auto* c : channels(output)) {
+    for (auto* c : *find(output).chans) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (!c->wait_writable(std::max(left, std::chrono::milliseconds(0)))) return false;
     }
@@ -125,27 +136,29 @@ class StageDriver::StageEmitter : public Emitter {
   }
 
   bool connected(std::string_view output) const override {
-    auto it = d_.outputs_.find(std::string(output));
-    return it != d_.outputs_.end() && !it->second.empty();
+    for (const auto& o : outs_)
+      if (o.name == output) return !o.chans->empty();
+    return false;
   }
 
  private:
-  std::vector<Channel*>& channels(std::string_view output) {
-    auto it = d_.outputs_.find(std::string(output));
-    if (it == d_.outputs_.end())
-      throw std::logic_error(fmt::format("emitted to output '{}', which the plugin '{}' does not declare", output,
-                                         d_.info_.name));
-    return it->second;
-  }
-  TapPoint* tap_for(std::string_view output) {
-    auto it = d_.taps_.find(std::string(output));
-    return it == d_.taps_.end() ? nullptr : it->second.get();
+  struct Out {
+    std::string_view name;  // a key of d_.outputs_ (map keys do not move)
+    std::vector<Channel*>* chans;
+    TapPoint* tap;
+  };
+  const Out& find(std::string_view output) const {
+    for (const auto& o : outs_)
+      if (o.name == output) return o;
+    throw std::logic_error(fmt::format("emitted to output '{}', which the plugin '{}' does not declare", output,
+                                       d_.info_.name));
   }
   void count(const Batch& b) {
     d_.counters_.batches_out.fetch_add(1, std::memory_order_relaxed);
     d_.counters_.records_out.fetch_add(b.num_rows(), std::memory_order_relaxed);
   }
   StageDriver& d_;
+  std::vector<Out> outs_;
 };
 
 StageDriver::StageDriver(const DriverEnv& env, std::string id, const PluginInfo& info, std::unique_ptr<Stage> stage,
@@ -161,6 +174,7 @@ StageDriver::StageDriver(const DriverEnv& env, std::string id, const PluginInfo&
   if (env_.taps)
     for (const auto& [o, chans] : outputs_) taps_[o] = env_.taps->point(o.empty() ? id_ : id_ + "." + o);
   if (auto it = taps_.find(""); it != taps_.end()) main_tap_ = it->second.get();
+  emitter_->resolve();
   if (stage) set_stage(std::move(stage));
 }
 

@@ -30,7 +30,7 @@ class FormatError : public std::runtime_error {
 // records one, the part's size (merge-archive checks the part against it).
 struct ManifestEntry {
   std::vector<PositionRange> ranges;
-  std::optional<uint64_t> bytes;
+  std::optional<uint64_t> bytes, rows;  // the part's size and record count
 };
 ManifestEntry parse_manifest(std::string_view text);
 

@@ -80,6 +80,8 @@ ManifestEntry parse_manifest(std::string_view text) {
   m.ranges = ranges_of(doc);
   uint64_t bytes = 0;
   if (doc["bytes"].get_uint64().get(bytes) == simdjson::SUCCESS) m.bytes = bytes;
+  uint64_t rows = 0;
+  if (doc["rows"].get_uint64().get(rows) == simdjson::SUCCESS) m.rows = rows;
   return m;
 }
 

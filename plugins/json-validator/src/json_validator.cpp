@@ -172,9 +172,15 @@ class JsonValidator : public flow::Processor {
     const auto& fields = validator_.fields();
     const auto& slots = validator_.slots();
 
+    // Messages are read where they lie in the column: the bytes after one (the next messages)
+    // are its parser padding, so only the last few are copied.
+    const std::string& chars = values.chars();
+    const uint32_t* offsets = values.offsets().data();
     for (std::size_t i = 0; i < rows; ++i) {
-      const std::string_view raw = values.is_null(i) ? std::string_view() : values.string_at(i);
-      if (validator_.validate(raw)) {
+      const bool null = values.is_null(i);
+      const std::string_view raw =
+          null ? std::string_view() : std::string_view(chars.data() + offsets[i], offsets[i + 1] - offsets[i]);
+      if (validator_.validate(raw, null ? 0 : chars.size() - offsets[i])) {
         for (std::size_t f = 0; f < fields.size(); ++f) {
           const json_validator::Slot& s = slots[f];
           flow::Column& c = *columns_[f];

@@ -284,9 +284,30 @@ namespace {
 // Equality of short keys, inlined: string_view's operator== calls an out-of-line compare() here
 // (callgrind: ~48 instructions per key, 4 keys per record).
 inline bool same(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+  if (a.size() != b.size()) return false;
+  const char *x = a.data(), *y = b.data();
+  std::size_t n = a.size();
+  for (; n >= 8; x += 8, y += 8, n -= 8) {  // memcmp of a variable length is a call
+    uint64_t u, v;
+    std::memcpy(&u, x, 8);
+    std::memcpy(&v, y, 8);
+    if (u != v) return false;
+  }
+  for (; n > 0; --n)
+    if (*x++ != *y++) return false;
+  return true;
 }
 }  // namespace
+
+bool fast::Walker::supported() {
+  // The walker is compiled for simdjson's haswell kernel; the DOM parser already picked the
+  // best kernel this CPU runs, so ask simdjson rather than test CPU flags here.
+  static const bool ok = [] {
+    const simdjson::implementation* h = simdjson::get_available_implementations()["haswell"];
+    return h && h->supported_by_runtime_system();
+  }();
+  return ok;
+}
 
 RecordValidator::RecordValidator(std::vector<FieldSpec> fields, bool reject_extra_fields, std::size_t max_message_bytes)
     : fields_(std::move(fields)),
@@ -297,6 +318,20 @@ RecordValidator::RecordValidator(std::vector<FieldSpec> fields, bool reject_extr
       last_time_(fields_.size()) {
   message_.reserve(256);
   unknown_keys_.reserve(16);
+  for (const auto& f : fields_) {
+    const bool plain = std::none_of(f.name.begin(), f.name.end(), [](char c) {
+      return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+    });
+    keys_.push_back({f.name, static_cast<fast::Kind>(f.type), plain});
+  }
+  values_.resize(fields_.size());
+  use_fast_path(true);
+}
+
+bool RecordValidator::use_fast_path(bool on) {
+  if (!on) walker_.reset();
+  else if (!walker_ && fast::Walker::supported()) walker_ = std::make_unique<fast::Walker>();
+  return walker_ != nullptr;
 }
 
 bool RecordValidator::fail(Reason r) {
@@ -304,7 +339,7 @@ bool RecordValidator::fail(Reason r) {
   return false;
 }
 
-bool RecordValidator::validate(std::string_view raw) {
+bool RecordValidator::validate(std::string_view raw, std::size_t readable) {
   message_.clear();
   if (raw.empty()) {
     message_ = "empty message";
@@ -318,6 +353,10 @@ bool RecordValidator::validate(std::string_view raw) {
     message_ += ")";
     return fail(Reason::Oversize);
   }
+  // The fast path reads the padding but never depends on its bytes (the JSON ends at the
+  // object's last brace; stage 1 pads the last block itself): no copy needed.
+  if (walker_ && readable >= raw.size() + simdjson::SIMDJSON_PADDING && accept_fast(raw.data(), raw.size(), readable))
+    return true;
   // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into a padded buffer.
   const std::size_t need = raw.size() + simdjson::SIMDJSON_PADDING;
   if (need > buffer_capacity_) {
@@ -326,7 +365,79 @@ bool RecordValidator::validate(std::string_view raw) {
   }
   std::memcpy(buffer_.get(), raw.data(), raw.size());
   std::memset(buffer_.get() + raw.size(), 0, simdjson::SIMDJSON_PADDING);
+  if (walker_ && readable < raw.size() + simdjson::SIMDJSON_PADDING &&
+      accept_fast(buffer_.get(), raw.size(), buffer_capacity_))
+    return true;
+  return validate_dom(raw);
+}
 
+// The rules of check_value() for the values of one on-demand pass; false = not accepted here
+// (validate_dom() then decides and says why).
+bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t capacity) {
+  const std::size_t n = fields_.size();
+  if (!walker_->walk(buf, len, capacity, keys_.data(), n, !reject_extra_, values_.data()))
+    return false;
+  for (std::size_t f = 0; f < n; ++f) {
+    const fast::Value& v = values_[f];
+    const FieldSpec& spec = fields_[f];
+    Slot& slot = slots_[f];
+    if (v.state != fast::Value::Set) {
+      if (spec.required) return false;
+      slot.present = false;
+      continue;
+    }
+    switch (spec.type) {
+      case FieldType::Int:
+        if ((spec.min_int && v.i < *spec.min_int) || (spec.max_int && v.i > *spec.max_int)) return false;
+        if (!spec.allowed_ints.empty() &&
+            std::find(spec.allowed_ints.begin(), spec.allowed_ints.end(), v.i) == spec.allowed_ints.end())
+          return false;
+        slot.i = v.i;
+        break;
+      case FieldType::Float:
+        if (!std::isfinite(v.d) || (spec.min && v.d < *spec.min) || (spec.max && v.d > *spec.max)) return false;
+        if (!spec.allowed_floats.empty() &&
+            std::find(spec.allowed_floats.begin(), spec.allowed_floats.end(), v.d) == spec.allowed_floats.end())
+          return false;
+        slot.d = v.d;
+        break;
+      case FieldType::String:
+        if (!spec.allowed_strings.empty() &&
+            std::find(spec.allowed_strings.begin(), spec.allowed_strings.end(), v.s) == spec.allowed_strings.end())
+          return false;
+        slot.s = v.s;
+        break;
+      case FieldType::Bool:
+        if (!spec.allowed_bools.empty() &&
+            std::find(spec.allowed_bools.begin(), spec.allowed_bools.end(), v.b) == spec.allowed_bools.end())
+          return false;
+        slot.b = v.b;
+        break;
+      case FieldType::Timestamp:
+        if (!timestamp(f, v.s, slot.i)) return false;
+        break;
+    }
+    slot.present = true;
+  }
+  ++fast_accepted_;
+  return true;
+}
+
+// A stream's records usually share their second: reuse the last text's value.
+bool RecordValidator::timestamp(std::size_t f, std::string_view s, int64_t& micros) {
+  LastTime& last = last_time_[f];
+  if (last.valid && same(last.text, s)) {
+    micros = last.micros;
+    return true;
+  }
+  if (!fields_[f].format.parse(s, micros)) return false;
+  last.text.assign(s);
+  last.micros = micros;
+  last.valid = true;
+  return true;
+}
+
+bool RecordValidator::validate_dom(std::string_view raw) {
   simdjson::dom::element root;
   if (auto err = parser_.parse(buffer_.get(), raw.size(), false).get(root)) return classify_parse_error(raw, err);
   simdjson::dom::object object;
@@ -528,13 +639,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::Timestamp: {
       if (t != T::STRING) return wrong(Reason::WrongType);
       const std::string_view s = v.get_string().value_unsafe();
-      // A stream's records usually share their second: reuse the last text's value.
-      LastTime& last = last_time_[f];
-      if (last.valid && same(last.text, s)) {
-        slot.i = last.micros;
-        break;
-      }
-      if (!spec.format.parse(s, slot.i)) {
+      if (!timestamp(f, s, slot.i)) {
         start("'");
         message_ += clip(s);
         message_ += "' does not match the format '";
@@ -542,9 +647,6 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
         message_ += "' or is not a valid time";
         return fail(Reason::BadTimestamp);
       }
-      last.text.assign(s);
-      last.micros = slot.i;
-      last.valid = true;
       break;
     }
   }

@@ -1,6 +1,7 @@
 // The validation core of json-validator, independent of batches: a record schema read from the
-// stage's `schema` option, and a RecordValidator that checks one message against it with one
-// reused simdjson DOM parser. Tests and benchmarks use it directly.
+// stage's `schema` option, and a RecordValidator that checks one message against it. A valid
+// message is accepted by one on-demand pass (fast_walk.hpp) when the CPU has AVX2; anything
+// else is decided, and explained, by simdjson's DOM parser. Tests and benchmarks use it directly.
 #pragma once
 
 #include <simdjson.h>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "flow/schema.hpp"
+#include "fast_walk.hpp"
 #include "flow/value.hpp"
 #include "timestamp_format.hpp"
 
@@ -87,14 +89,24 @@ class RecordValidator {
   RecordValidator(std::vector<FieldSpec> fields, bool reject_extra_fields, std::size_t max_message_bytes);
 
   // True when `raw` is valid: its values are then in slots(). Else reason() and message() say why.
-  bool validate(std::string_view raw);
+  // `readable`: how many bytes from raw.data() may be read (raw inside a larger buffer); with
+  // SIMDJSON_PADDING to spare, the message is parsed where it lies instead of being copied.
+  bool validate(std::string_view raw, std::size_t readable = 0);
 
   const std::vector<FieldSpec>& fields() const { return fields_; }
   const std::vector<Slot>& slots() const { return slots_; }
   Reason reason() const { return reason_; }
   const std::string& message() const { return message_; }
 
+  // Tests: turn the on-demand fast path off (DOM only) or on (when the CPU has it); true if on.
+  bool use_fast_path(bool on);
+  // How many messages the fast path accepted (tests: it is really used).
+  uint64_t fast_accepted() const { return fast_accepted_; }
+
  private:
+  bool validate_dom(std::string_view raw);
+  bool accept_fast(const char* buf, std::size_t len, std::size_t capacity);
+  bool timestamp(std::size_t f, std::string_view s, int64_t& micros);
   bool fail(Reason r);
   bool check_value(std::size_t f, simdjson::dom::element value);
   bool classify_parse_error(std::string_view raw, simdjson::error_code code);
@@ -104,6 +116,10 @@ class RecordValidator {
   bool reject_extra_;
   std::size_t max_bytes_;
   simdjson::dom::parser parser_;
+  std::unique_ptr<fast::Walker> walker_;  // null when the CPU cannot run it
+  std::vector<fast::Key> keys_;
+  std::vector<fast::Value> values_;
+  uint64_t fast_accepted_ = 0;
   std::unique_ptr<char[]> buffer_;  // the message plus simdjson's padding
   std::size_t buffer_capacity_ = 0;
   std::vector<Slot> slots_;

@@ -226,7 +226,7 @@ TEST(SensorSimulator, InvalidRatioProducesEveryKindReproducibly) {
 
 TEST(SensorSimulator, StopsPromptlyWhenPacedOrUnlimited) {
   {
-    // Paced at one round a second: the first partial batch leaves after 200ms, then stop.
+    // Paced at one round a second: the first partial batch leaves after 20ms, then stop.
     StageHarness h(*flow_plugin_entry::descriptor(), "{sensors: 3, rate: 1}");
     h.open();
     h.run_source(1, std::chrono::seconds(10));

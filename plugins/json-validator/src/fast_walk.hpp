@@ -1,0 +1,54 @@
+// The fast path of RecordValidator: one pass of simdjson's on-demand API over a message, which
+// either proves the message is a well-formed object of known shape and hands over its values, or
+// gives up ("not sure"), and the caller decides with the DOM parser (which also says why a record
+// is rejected). Only plain types cross this interface: its implementation is compiled for AVX2
+// (fast_walk_haswell.cpp), and the rest of the plugin for any x86-64.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+namespace json_validator::fast {
+
+enum class Kind : uint8_t { Int, Float, String, Bool, Timestamp };  // FieldType's order
+
+struct Key {
+  std::string_view name;
+  Kind kind;
+  bool plain;  // no '"', '\\' or control character: comparable with the raw key text
+};
+
+struct Value {
+  enum State : uint8_t { Absent, Null, Set } state = Absent;
+  int64_t i = 0;  // Int
+  double d = 0;   // Float
+  bool b = false;
+  std::string_view s;  // String, Timestamp: unescaped, valid until the next walk()
+};
+
+class Walker {
+ public:
+  // Whether this CPU runs the walker (simdjson's haswell kernel is supported here).
+  static bool supported();
+
+  Walker();
+  ~Walker();
+  Walker(const Walker&) = delete;
+  Walker& operator=(const Walker&) = delete;
+
+  // True when `buf` (len bytes, `capacity` >= len + SIMDJSON_PADDING readable) is exactly one
+  // JSON object that simdjson's DOM parser accepts, without duplicate keys, whose keys are in
+  // `keys` (or, with ignore_extra, others with scalar values), each value null or a scalar
+  // of its key's kind (Float also takes integers). out[k] then holds key k's value. False
+  // means "not sure", never "invalid".
+  bool walk(const char* buf, std::size_t len, std::size_t capacity, const Key* keys, std::size_t n, bool ignore_extra,
+            Value* out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace json_validator::fast

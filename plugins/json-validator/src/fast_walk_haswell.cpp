@@ -1,0 +1,195 @@
+// RecordValidator's fast path (fast_walk.hpp), compiled for AVX2 (CMakeLists.txt): simdjson
+// 3.0.1 builds its on-demand API only for the kernel the compiler targets, with no run-time
+// dispatch. Callers check Walker::supported() first. Keep this file free of other project
+// headers, so no inline function compiled here for AVX2 is shared with the generic code.
+#include <simdjson.h>
+
+#include <utility>
+
+#include "fast_walk.hpp"
+
+#if defined(__x86_64__) && !SIMDJSON_CAN_ALWAYS_RUN_HASWELL
+#error "fast_walk_haswell.cpp must be compiled for AVX2 (-mavx2 -mbmi -mpclmul -mlzcnt)"
+#endif
+
+namespace json_validator::fast {
+
+#if !SIMDJSON_CAN_ALWAYS_RUN_HASWELL
+// Other architectures: never supported(), so never called; the DOM parser does all the work.
+struct Walker::Impl {};
+Walker::Walker() = default;
+Walker::~Walker() = default;
+bool Walker::walk(const char*, std::size_t, std::size_t, const Key*, std::size_t, bool, Value*) { return false; }
+#else
+
+namespace od = simdjson::haswell::ondemand;
+
+struct Walker::Impl {
+  od::parser parser;
+};
+
+Walker::Walker() : impl_(std::make_unique<Impl>()) {}
+Walker::~Walker() = default;
+
+namespace {
+
+// Equality of short strings without a call to memcmp.
+inline bool same(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  const char *x = a.data(), *y = b.data();
+  std::size_t n = a.size();
+  for (; n >= 8; x += 8, y += 8, n -= 8) {
+    uint64_t u, v;
+    __builtin_memcpy(&u, x, 8);
+    __builtin_memcpy(&v, y, 8);
+    if (u != v) return false;
+  }
+  for (; n > 0; --n)
+    if (*x++ != *y++) return false;
+  return true;
+}
+
+// The raw key text (after its opening quote) is `name` exactly: the bytes match and the next one
+// is the closing quote (a plain name has no backslash, so that quote is not escaped).
+inline bool raw_is(const char* raw, std::string_view name) {
+  return same(std::string_view(raw, name.size()), name) && raw[name.size()] == '"';
+}
+
+// A string value's text without unescaping it when it has no escape (stage 1 has already
+// checked its bytes); with escapes, get_string() unescapes it.
+inline bool string_value(od::value& v, std::string_view& out) {
+  std::string_view token = v.raw_json_token();
+  while (!token.empty() && token.back() != '"') token.remove_suffix(1);  // trailing whitespace
+  if (token.size() >= 2) {
+    const std::string_view inner = token.substr(1, token.size() - 2);
+    if (inner.find('\\') == std::string_view::npos) {
+      out = inner;
+      return true;
+    }
+  }
+  return !v.get_string().get(out);
+}
+
+// Integral number tokens the DOM parser reads differently from on-demand's get_double (or
+// refuses): "-0" (DOM: the integer 0) and more than 18 digits (DOM: uint64 or an error).
+inline bool awkward_integer(std::string_view token) {
+  std::size_t p = token.size() && token[0] == '-' ? 1 : 0;
+  const std::size_t start = p;
+  while (p < token.size() && token[p] >= '0' && token[p] <= '9') ++p;
+  if (p < token.size() && (token[p] == '.' || token[p] == 'e' || token[p] == 'E')) return false;
+  return p - start > 18 || (start == 1 && p - start == 1 && token[1] == '0');
+}
+
+// An ignored key's value: a scalar the DOM parser would also accept.
+inline bool scalar_ok(od::value& v, od::json_type t) {
+  switch (t) {
+    case od::json_type::string: {
+      std::string_view s;
+      return !v.get_string().get(s);
+    }
+    case od::json_type::number: {
+      if (awkward_integer(v.raw_json_token())) return false;
+      od::number n;
+      return !v.get_number().get(n);
+    }
+    case od::json_type::boolean: {
+      bool b;
+      return !v.get_bool().get(b);
+    }
+    case od::json_type::null: {
+      bool null = false;
+      return !v.is_null().get(null) && null;
+    }
+    default: return false;  // arrays and objects: the DOM parser checks them
+  }
+}
+
+}  // namespace
+
+bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const Key* keys, std::size_t n,
+                  bool ignore_extra, Value* out) {
+  for (std::size_t k = 0; k < n; ++k) out[k].state = Value::Absent;
+  od::document doc;
+  if (impl_->parser.iterate(buf, len, capacity).get(doc)) return false;
+  od::object object;
+  if (doc.get_object().get(object)) return false;
+  constexpr std::size_t kMaxUnknown = 16;
+  std::string_view unknown[kMaxUnknown];
+  std::size_t n_unknown = 0;
+  std::size_t hint = 0;  // messages usually list fields in schema order
+  for (auto result : object) {
+    od::field field;
+    if (std::move(result).get(field)) return false;
+    // The raw key text first (no copy); a key with escapes is unescaped and compared again.
+    const char* raw = field.key().raw();
+    std::size_t k = n;
+    if (hint < n && keys[hint].plain && raw_is(raw, keys[hint].name)) {
+      k = hint;
+    } else {
+      for (std::size_t i = 0; i < n; ++i)
+        if (keys[i].plain && raw_is(raw, keys[i].name)) {
+          k = i;
+          break;
+        }
+    }
+    std::string_view key;
+    if (k == n) {
+      if (field.unescaped_key().get(key)) return false;
+      for (std::size_t i = 0; i < n; ++i)
+        if (same(keys[i].name, key)) {
+          k = i;
+          break;
+        }
+    }
+    od::value v = field.value();
+    od::json_type t;
+    if (v.type().get(t)) return false;
+    if (k == n) {
+      if (!ignore_extra || n_unknown == kMaxUnknown) return false;
+      for (std::size_t i = 0; i < n_unknown; ++i)
+        if (same(unknown[i], key)) return false;
+      unknown[n_unknown++] = key;
+      if (!scalar_ok(v, t)) return false;
+      continue;
+    }
+    Value& o = out[k];
+    if (o.state != Value::Absent) return false;  // duplicate key
+    hint = k + 1;
+    if (t == od::json_type::null) {
+      bool null = false;
+      if (v.is_null().get(null) || !null) return false;
+      o.state = Value::Null;
+      continue;
+    }
+    switch (keys[k].kind) {
+      case Kind::Int:
+        if (t != od::json_type::number || v.get_int64().get(o.i)) return false;
+        break;
+      case Kind::Float:
+        if (t != od::json_type::number) return false;
+        {
+          // The token first (get_double consumes the value); scanned only when the value is a
+          // whole number, the only case where the two parsers can differ.
+          const std::string_view token = v.raw_json_token();
+          if (v.get_double().get(o.d)) return false;
+          if (__builtin_trunc(o.d) == o.d && awkward_integer(token)) return false;
+        }
+        break;
+      case Kind::String:
+      case Kind::Timestamp:
+        if (t != od::json_type::string || !string_value(v, o.s)) return false;
+        break;
+      case Kind::Bool:
+        if (t != od::json_type::boolean || v.get_bool().get(o.b)) return false;
+        break;
+    }
+    o.state = Value::Set;
+  }
+  // Nothing may follow the object (the DOM parser: TRAILING_CONTENT).
+  const char* rest = nullptr;
+  return doc.current_location().get(rest) == simdjson::OUT_OF_BOUNDS;
+}
+
+#endif  // SIMDJSON_CAN_ALWAYS_RUN_HASWELL
+
+}  // namespace json_validator::fast

@@ -1,0 +1,191 @@
+// The on-demand fast path (fast_walk.hpp) against the DOM path it short-cuts: for valid messages,
+// edge cases of numbers, strings and keys, and thousands of mutated messages, both give the same
+// verdict, reason, message and values; and the fast path really takes the ordinary valid ones.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "flow/testing/harness.hpp"
+#include "reading_generator.hpp"  // the simulator's stream (plugins/sensor-simulator/src)
+#include "record_validator.hpp"
+
+namespace {
+
+using json_validator::RecordValidator;
+
+RecordValidator make(const std::string& schema, bool reject_extra) {
+  std::vector<flow::ConfigError> errors;
+  auto fields = json_validator::parse_schema(flow::testing::yaml(schema), errors);
+  EXPECT_TRUE(errors.empty());
+  return RecordValidator(std::move(fields), reject_extra, 4096);
+}
+
+const char* kSchema = R"(
+sensor_id: {type: int, min: 1, max: 100000}
+temperature: {type: float, min: -50, max: 100}
+humidity: {type: float, required: false}
+timestamp: timestamp
+status: {type: string, required: false, allowed: [ok, degraded]}
+active: {type: bool, required: false}
+level: {type: int, required: false, allowed: [1, 2, 3]}
+ratio: {type: float, required: false, allowed: [0.5, 1]}
+note: {type: string, required: false}
+flag: {type: bool, required: false, allowed: [true]}
+)";
+
+const std::vector<std::string> kSeeds = {
+    R"({"sensor_id":7,"temperature":-3.5,"humidity":66.2,"timestamp":"2025-06-15 09:12:01","status":"ok","active":true})",
+    R"({"sensor_id":1,"temperature":29.5,"humidity":66.2,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"timestamp":"2025-01-01 00:00:00","humidity":0,"temperature":50,"sensor_id":12,"extra":[1,{"a":null}]})",
+    R"({"sensor_id":3,"temperature":1e1,"humidity":1E-1,"timestamp":"2024-02-29 23:59:59","status":"d\u0065graded"})",
+    R"( { "sensor_id" : 9 , "temperature" : 0 , "timestamp" : "2025-06-15 09:12:01" , "note" : "a\"b\\c\u00e9" } )",
+    R"({"sensor_id":2,"temperature":-0,"humidity":-0.0,"timestamp":"2025-06-15 09:12:01","level":2,"ratio":1})",
+    R"({"sensor_id":2,"temperature":3,"timestamp":"2025-06-15 09:12:01","x":1,"y":"s","z":true,"w":null,"v":-0})",
+    R"({"sensor_id":2,"temperature":3,"timestamp":"2025-06-15 09:12:01","humidity":null,"flag":true,"active":false})",
+};
+
+// Hand-picked cases: each is close to a difference between the two parsers.
+const std::vector<std::string> kEdges = {
+    R"({"sensor_id":1,"temperature":-0,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":-0,"temperature":1,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":12345678901234567890,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":123456789012345678901,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":9007199254740993,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":9223372036854775807,"temperature":1,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":9223372036854775808,"temperature":1,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1.0,"temperature":1,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":01,"temperature":1,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":1e400,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":1e-400,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":"NaN","timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01"} )",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01"}x)",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01"}{})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01",})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","sensor_id":2})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","q":1,"q":2})",
+    R"({"sensor\u005fid":1,"temperature":1,"timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","q":18446744073709551615})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","q":18446744073709551616})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","q":-9223372036854775809})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","q":[1,]})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","q":"\x"})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","q":"\ud800"})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","q":nul})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","q":truex})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","note":"\ud83d\ude00"})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01","note":"tab	in"})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":null})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-02-30 00:00:00"})",
+    R"({"sensor_id":1,"temperature":1 "timestamp":"2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":1,"timestamp" "2025-06-15 09:12:01"})",
+    R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01")",
+    R"([{"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01"}])",
+    R"("just a string")",
+    R"({})",
+    "{\"sensor_id\":1,\"temperature\":1,\"timestamp\":\"2025-06-15 09:12:01\",\"note\":\"\xff\"}",
+};
+
+std::string mutate(std::string s, std::mt19937_64& rng) {
+  static const std::string kJsonish = "{}[]\":,.-+eE0123456789 \\tfnul\x80\xc3\xff";
+  const int edits = 1 + static_cast<int>(rng() % 3);
+  for (int e = 0; e < edits && !s.empty(); ++e) {
+    const std::size_t at = rng() % s.size();
+    switch (rng() % 6) {
+      case 0: s[at] = kJsonish[rng() % kJsonish.size()]; break;
+      case 1: s.erase(at, 1 + rng() % 4); break;
+      case 2: s.insert(at, 1, kJsonish[rng() % kJsonish.size()]); break;
+      case 3: s.resize(at); break;
+      case 4: s.insert(at, s.substr(rng() % s.size(), 1 + rng() % 12)); break;
+      default: s[at] = static_cast<char>(rng() & 0xff); break;
+    }
+  }
+  return s;
+}
+
+// In place: the message inside a larger buffer, followed by bytes that are not padding (as in a
+// batch's column, where the next messages follow).
+bool validate_in_place(RecordValidator& v, const std::string& raw, std::mt19937_64& rng) {
+  static std::string buf;
+  buf = raw;
+  static const std::string kTail = "\"}]{[,:0123456789 \\eE-+.tfnul\x80\xff";
+  for (int i = 0; i < 80; ++i) buf.push_back(kTail[rng() % kTail.size()]);
+  return v.validate(std::string_view(buf.data(), raw.size()), buf.size());
+}
+
+void expect_same(RecordValidator& fast, RecordValidator& dom, const std::string& raw) {
+  static std::mt19937_64 rng(99);
+  const bool in_place = validate_in_place(fast, raw, rng);
+  ASSERT_EQ(in_place, dom.validate(raw)) << "in place: " << raw << "\nDOM: " << dom.message();
+  if (!in_place) {
+    EXPECT_EQ(fast.message(), dom.message()) << raw;
+  }
+  const bool a = fast.validate(raw);
+  const bool b = dom.validate(raw);
+  ASSERT_EQ(a, b) << raw << "\nDOM: " << dom.message();
+  if (!a) {
+    EXPECT_EQ(fast.reason(), dom.reason()) << raw;
+    EXPECT_EQ(fast.message(), dom.message()) << raw;
+    return;
+  }
+  for (std::size_t f = 0; f < fast.fields().size(); ++f) {
+    const auto &x = fast.slots()[f], &y = dom.slots()[f];
+    ASSERT_EQ(x.present, y.present) << raw << " field " << fast.fields()[f].name;
+    if (!x.present) continue;
+    EXPECT_EQ(x.i, y.i) << raw;
+    EXPECT_EQ(std::memcmp(&x.d, &y.d, sizeof x.d), 0) << raw << ": " << x.d << " vs " << y.d;  // -0.0 too
+    EXPECT_EQ(x.b, y.b) << raw;
+    EXPECT_EQ(x.s, y.s) << raw;
+  }
+}
+
+TEST(FastPath, AgreesWithTheDomParserOnEdgesAndMutations) {
+  for (bool reject_extra : {false, true}) {
+    RecordValidator fast = make(kSchema, reject_extra), dom = make(kSchema, reject_extra);
+    if (!fast.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+    ASSERT_FALSE(dom.use_fast_path(false));
+    for (const auto& s : kSeeds) expect_same(fast, dom, s);
+    for (const auto& s : kEdges) expect_same(fast, dom, s);
+    std::mt19937_64 rng(reject_extra ? 7 : 20250615);
+    for (int i = 0; i < 40000; ++i) expect_same(fast, dom, mutate(kSeeds[rng() % kSeeds.size()], rng));
+    EXPECT_GT(fast.fast_accepted(), 50u);  // the seeds, and mutations that stay valid (digits, spaces)
+    EXPECT_EQ(dom.fast_accepted(), 0u);
+  }
+}
+
+TEST(FastPath, TakesTheSimulatorsValidMessages) {
+  RecordValidator v = make(R"(
+sensor_id: {type: int, min: 1}
+temperature: {type: float, min: -20, max: 50}
+humidity: {type: float, min: 0, max: 100}
+timestamp: timestamp
+)", true);
+  RecordValidator dom = make(R"(
+sensor_id: {type: int, min: 1}
+temperature: {type: float, min: -20, max: 50}
+humidity: {type: float, min: 0, max: 100}
+timestamp: timestamp
+)", true);
+  if (!v.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+  dom.use_fast_path(false);
+  flow_sim::GeneratorSettings g;
+  g.sensors = 100;
+  g.seed = 42;
+  g.invalid_ratio = 0.2;  // the simulator's own bad messages too: each must be rejected alike
+  g.start_micros = *flow_sim::parse_start_time("2025-06-15 09:12:01");
+  flow_sim::ReadingGenerator gen(g);
+  flow_sim::Reading r;
+  uint64_t valid = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string m(gen.next(r));
+    expect_same(v, dom, m);
+    if (dom.validate(m)) ++valid;
+  }
+  EXPECT_GT(valid, 10000u);
+  EXPECT_EQ(v.fast_accepted(), 2 * valid);  // expect_same validates each twice: in place and copied
+}
+
+}  // namespace
