@@ -55,8 +55,10 @@ function onRow(row){
     if(!numeric(c,v)) continue;
     const byKey = series[c] || (series[c] = {});
     const pts = byKey[key] || (byKey[key] = []);
-    // one point per key per 250 ms keeps long windows small
-    if(pts.length && t - pts[pts.length-1][0] < 0.25) pts[pts.length-1] = [t, v]; else pts.push([t, v]);
+    // One point per key per 250 ms bucket keeps long windows small. The bucket, not the last
+    // point's time: rows that keep coming faster than that would otherwise move one point forever.
+    const bucket = Math.floor(t*4);
+    if(pts.length && pts[pts.length-1][2] === bucket) pts[pts.length-1] = [t, v, bucket]; else pts.push([t, v, bucket]);
   }
 }
 function drawCharts(){

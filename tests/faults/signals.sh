@@ -87,3 +87,24 @@ rc=0; wait $pid || rc=$?
 grep -q "aborted by a second signal" "$work/drain.err" || { cat "$work/drain.err"; fail "drain: the abort's outcome not said"; }
 grep -q "second signal: aborting" "$work/drain.err" || { cat "$work/drain.err"; fail "drain: abort not logged"; }
 echo "ok: second SIGINT: exit $rc, $(grep -m1 'second signal' "$work/drain.err")"
+
+# (5) SIGTERM exactly inside a merge, at each step of merge-archive's job (the archive written,
+# the journal at "archived", the first part deleted): FLOW_MERGE_ARCHIVE_TERM_AT makes the
+# process signal itself there. The job finishes, the run drains and exits 0, and a run to the end
+# of the input archives every line exactly once.
+for point in archive-written journal-archived part-deleted; do
+  d="$work/t-$point"
+  mkdir -p "$d"
+  for i in $(seq 1 3000); do printf '{"sensor_id":%d,"temperature":1.5}\n' "$i"; done >"$d/in.jsonl"
+  sed -e "s|$work/m/|$d/|g" "$work/merge.yaml" | sed "s|exit_at_end: true|exit_at_end: false|" >"$d/p.yaml"
+  rc=0
+  FLOW_MERGE_ARCHIVE_TERM_AT=$point timeout 120 "$flowctl" run "$d/p.yaml" >"$d/out" 2>"$d/err" || rc=$?
+  [ $rc = 0 ] || { cat "$d/err"; fail "term-at $point: exit $rc, want 0 (a drained stop)"; }
+  grep -q "stop requested" "$d/err" || { cat "$d/err"; fail "term-at $point: the stop is not logged"; }
+  sed -i "s|exit_at_end: false|exit_at_end: true|" "$d/p.yaml"
+  timeout 120 "$flowctl" run "$d/p.yaml" >>"$d/out" 2>>"$d/err" || { cat "$d/err"; fail "term-at $point: the run after it failed"; }
+  ids() { find "$d/backup" "$d/parts" -name '*.csv' ! -name '.*' -type f -exec tail -q -n +2 {} + | cut -d, -f1 | sort -n; }
+  [ "$(ids | uniq | wc -l)" = 3000 ] && [ "$(ids | wc -l)" = 3000 ] ||
+    fail "term-at $point: $(ids | wc -l) rows, $(ids | uniq | wc -l) distinct, want 3000"
+  echo "ok: SIGTERM inside a merge at '$point': exit 0, 3000 rows exactly once after the next run"
+done

@@ -50,6 +50,11 @@ void set_crash_hook(std::function<void(std::string_view point)> hook) {
 
 static void crash_point(std::string_view point) {
   if (const char* at = std::getenv("FLOW_MERGE_ARCHIVE_CRASH_AT"); at && point == at) std::raise(SIGKILL);
+  // For tests of a stop that lands inside a merge: one SIGTERM to the whole process (flowctl's
+  // signal thread takes it; a second would abort), the first time the merge passes `point`.
+  static std::atomic<bool> termed{false};
+  if (const char* at = std::getenv("FLOW_MERGE_ARCHIVE_TERM_AT"); at && point == at && !termed.exchange(true))
+    ::kill(::getpid(), SIGTERM);
   std::function<void(std::string_view)> hook;
   {
     std::lock_guard lock(hook_mu);
@@ -138,8 +143,7 @@ class ArchiveWriter {
       }
       if (n == 0) throw std::runtime_error("part '" + from.string() + "' is shorter than when it was checked");
       if (errno == EINTR) continue;
-      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != EPERM)
-        flow::io::throw_errno("cannot copy part", from);
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != EPERM) copy_failed(from);
       copy_in_kernel_ = false;  // another file system or an old kernel
     }
     while (len > 0 && sendfile_) {
@@ -150,7 +154,7 @@ class ArchiveWriter {
       }
       if (n == 0) throw std::runtime_error("part '" + from.string() + "' is shorter than when it was checked");
       if (errno == EINTR) continue;
-      if (errno != EINVAL && errno != ENOSYS) flow::io::throw_errno("cannot copy part", from);
+      if (errno != EINVAL && errno != ENOSYS) copy_failed(from);
       sendfile_ = false;
     }
     std::string chunk;
@@ -164,6 +168,14 @@ class ArchiveWriter {
       offset += n;
       len -= static_cast<std::size_t>(n);
     }
+  }
+
+  // A kernel copy failed: a full disk (or quota, or file size) is the archive's, which the
+  // disk-full retry and the user need named; anything else names both files.
+  [[noreturn]] void copy_failed(const fs::path& from) {
+    const int err = errno;
+    if (err == ENOSPC || err == EDQUOT || err == EFBIG) flow::io::throw_errno("cannot write", tmp_, err);
+    flow::io::throw_errno("cannot copy part '" + from.string() + "' into", tmp_, err);
   }
 
   // Flushes, fsyncs and closes the temporary file.
