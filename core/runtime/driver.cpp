@@ -173,7 +173,6 @@ StageDriver::StageDriver(const DriverEnv& env, std::string id, const PluginInfo&
   for (const auto& o : info_.extra_outputs) outputs_[o];
   if (env_.taps)
     for (const auto& [o, chans] : outputs_) taps_[o] = env_.taps->point(o.empty() ? id_ : id_ + "." + o);
-  if (auto it = taps_.find(""); it != taps_.end()) main_tap_ = it->second.get();
   emitter_->resolve();
   if (stage) set_stage(std::move(stage));
 }

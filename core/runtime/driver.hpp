@@ -127,7 +127,6 @@ class StageDriver {
   Channel* input_ = nullptr;
   std::map<std::string, std::vector<Channel*>> outputs_;  // every declared output present
   std::map<std::string, std::shared_ptr<TapPoint>> taps_;  // per output, when env.taps
-  TapPoint* main_tap_ = nullptr;                            // taps_[""], without the lookup
   std::stop_source stop_;
   std::atomic<bool> done_{false};
   enum OutputsState { kOpen, kHandedOver, kClosed };

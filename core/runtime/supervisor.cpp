@@ -16,6 +16,7 @@
 #include "runtime/log.hpp"
 #include "runtime/reload_plan.hpp"
 #include "runtime/runtime.hpp"
+#include "spec/delivery_check.hpp"
 
 namespace flow::runtime {
 
@@ -303,28 +304,14 @@ struct Runtime::Impl {
     channel_totals.emplace_back(name, s);
   }
 
-  // Which sinks each source's records reach (the first Sink stage on every path), for sources
-  // that resume from what those sinks committed (flow/delivery.hpp).
+  // Which sinks each source's records reach (spec/delivery_check.hpp, the same walk `flowctl
+  // validate` warns from), for sources that resume from what those sinks committed.
   std::shared_ptr<DeliveryRegistry> delivery_registry() const {
     auto reg = std::make_shared<DeliveryRegistry>();
     reg->cycles = spec.run.cycles;
-    std::map<std::string, std::vector<const spec::StageSpec*>> consumers;
-    for (const auto& s : spec.stages)
-      for (const auto& in : s.inputs) consumers[in.stage].push_back(&s);
-    for (const auto& s : spec.stages) {
-      if (plugins.at(s.id)->info().kind != StageKind::Source) continue;
-      auto& sinks = reg->sinks_of[s.id];
-      std::set<std::string> seen;
-      std::vector<std::string> todo{s.id};
-      while (!todo.empty()) {
-        const std::string id = todo.back();
-        todo.pop_back();
-        for (const auto* c : consumers[id]) {
-          if (!seen.insert(c->id).second) continue;
-          if (plugins.at(c->id)->info().kind == StageKind::Sink) sinks.push_back({c->id, c->plugin});
-          else todo.push_back(c->id);
-        }
-      }
+    for (const auto& [source, sinks] : spec::sinks_reached(spec, plugins)) {
+      auto& refs = reg->sinks_of[source];
+      for (const auto& sink : sinks) refs.push_back({sink.id, sink.plugin});
     }
     return reg;
   }

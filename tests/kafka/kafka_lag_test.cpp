@@ -22,18 +22,8 @@ using flow::test::Process;
 using flow::test::TempDir;
 using namespace std::chrono_literals;
 
-std::string shell(const std::string& cmd) {
-  std::string out;
-  if (FILE* f = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    pclose(f);
-  }
-  return out;
-}
-
-bool have(const std::string& program) { return !shell("command -v " + program + " 2>/dev/null").empty(); }
+using flow::test::have;
+using flow::test::shell;
 
 std::size_t line_count(const fs::path& p) {
   std::ifstream f(p);

@@ -83,18 +83,8 @@ class Pipeline {
   int port_ = 0;
 };
 
-std::string shell(const std::string& cmd) {
-  std::string out;
-  if (FILE* f = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-    pclose(f);
-  }
-  return out;
-}
-
-bool have(const std::string& program) { return !shell("command -v " + program + " 2>/dev/null").empty(); }
+using flow::test::have;
+using flow::test::shell;
 
 int free_port() {
   int s = socket(AF_INET, SOCK_STREAM, 0);

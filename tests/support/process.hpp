@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -87,5 +88,20 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
   }
   return true;
 }
+
+// A shell command's standard output (its exit status ignored), for tools the tests drive.
+inline std::string shell(const std::string& cmd) {
+  std::string out;
+  if (FILE* f = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    ::pclose(f);
+  }
+  return out;
+}
+
+// Whether `program` is on PATH (tests of optional tools skip without it).
+inline bool have(const std::string& program) { return !shell("command -v " + program + " 2>/dev/null").empty(); }
 
 }  // namespace flow::test

@@ -94,6 +94,12 @@ void parse_allowed(const flow::Value& v, const std::string& ctx, FieldSpec& f, s
   }
 }
 
+// An `allowed` list holds the value; an empty list allows every value.
+template <class T, class V>
+bool allows(const std::vector<T>& allowed, const V& v) {
+  return allowed.empty() || std::find(allowed.begin(), allowed.end(), v) != allowed.end();
+}
+
 }  // namespace
 
 std::vector<FieldSpec> parse_schema(const flow::Value& schema, std::vector<flow::ConfigError>& errors) {
@@ -389,28 +395,20 @@ bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t 
     switch (spec.type) {
       case FieldType::Int:
         if ((spec.min_int && v.i < *spec.min_int) || (spec.max_int && v.i > *spec.max_int)) return false;
-        if (!spec.allowed_ints.empty() &&
-            std::find(spec.allowed_ints.begin(), spec.allowed_ints.end(), v.i) == spec.allowed_ints.end())
-          return false;
+        if (!allows(spec.allowed_ints, v.i)) return false;
         slot.i = v.i;
         break;
       case FieldType::Float:
         if (!std::isfinite(v.d) || (spec.min && v.d < *spec.min) || (spec.max && v.d > *spec.max)) return false;
-        if (!spec.allowed_floats.empty() &&
-            std::find(spec.allowed_floats.begin(), spec.allowed_floats.end(), v.d) == spec.allowed_floats.end())
-          return false;
+        if (!allows(spec.allowed_floats, v.d)) return false;
         slot.d = v.d;
         break;
       case FieldType::String:
-        if (!spec.allowed_strings.empty() &&
-            std::find(spec.allowed_strings.begin(), spec.allowed_strings.end(), v.s) == spec.allowed_strings.end())
-          return false;
+        if (!allows(spec.allowed_strings, v.s)) return false;
         slot.s = v.s;
         break;
       case FieldType::Bool:
-        if (!spec.allowed_bools.empty() &&
-            std::find(spec.allowed_bools.begin(), spec.allowed_bools.end(), v.b) == spec.allowed_bools.end())
-          return false;
+        if (!allows(spec.allowed_bools, v.b)) return false;
         slot.b = v.b;
         break;
       case FieldType::Timestamp:
@@ -567,8 +565,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
         append_number(message_, spec.min_int && i < *spec.min_int ? *spec.min_int : *spec.max_int);
         return fail(Reason::OutOfRange);
       }
-      if (!spec.allowed_ints.empty() &&
-          std::find(spec.allowed_ints.begin(), spec.allowed_ints.end(), i) == spec.allowed_ints.end()) {
+      if (!allows(spec.allowed_ints, i)) {
         start("");
         append_number(message_, i);
         message_ += " is not an allowed value";
@@ -601,8 +598,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
         append_number(message_, spec.min && d < *spec.min ? *spec.min : *spec.max);
         return fail(Reason::OutOfRange);
       }
-      if (!spec.allowed_floats.empty() &&
-          std::find(spec.allowed_floats.begin(), spec.allowed_floats.end(), d) == spec.allowed_floats.end()) {
+      if (!allows(spec.allowed_floats, d)) {
         start("");
         append_number(message_, d);
         message_ += " is not an allowed value";
@@ -614,8 +610,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::String: {
       if (t != T::STRING) return wrong(Reason::WrongType);
       const std::string_view s = v.get_string().value_unsafe();
-      if (!spec.allowed_strings.empty() &&
-          std::find(spec.allowed_strings.begin(), spec.allowed_strings.end(), s) == spec.allowed_strings.end()) {
+      if (!allows(spec.allowed_strings, s)) {
         start("'");
         message_ += clip(s);
         message_ += "' is not an allowed value";
@@ -627,8 +622,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::Bool: {
       if (t != T::BOOL) return wrong(Reason::WrongType);
       const bool b = v.get_bool().value_unsafe();
-      if (!spec.allowed_bools.empty() &&
-          std::find(spec.allowed_bools.begin(), spec.allowed_bools.end(), b) == spec.allowed_bools.end()) {
+      if (!allows(spec.allowed_bools, b)) {
         start(b ? "true" : "false");
         message_ += " is not an allowed value";
         return fail(Reason::NotAllowed);
