@@ -37,6 +37,10 @@ function(flow_add_plugin name)
   target_compile_features(${obj} PUBLIC cxx_std_20)
   # GCC 12 gives false -Wrestrict warnings inside libstdc++ string code.
   target_compile_options(${obj} PRIVATE -Wall -Wextra -Wpedantic -Wno-restrict)
+  # The SDK is header-only: without these, every inline SDK call (Column::append_string, ...)
+  # goes through the PLT and binds to whichever plugin was loaded first, and the compiler may
+  # not inline a plugin's own functions into each other (ELF interposition).
+  target_compile_options(${obj} PRIVATE -fvisibility-inlines-hidden -fno-semantic-interposition)
   target_link_libraries(${obj} PUBLIC flow::sdk ${ARG_LIBS})
   target_include_directories(${obj} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/src ${CMAKE_CURRENT_SOURCE_DIR})
 

@@ -228,4 +228,44 @@ TEST(Batch, CanOnlyBeMovedOrExplicitlyCloned) {
   EXPECT_EQ(c.schema(), a.schema());
 }
 
+
+TEST(Batch, AppendRowsJoinsPiecesWithTheirNullsAndStrings) {
+  flow::Batch a = sensor_rows();  // row 1 has a null humidity
+  flow::Batch b(flow::sensor_row_schema());
+  for (int64_t i = 0; i < 2; ++i) {
+    b.column("sensor_id").append_int64(10 + i);
+    b.column("temperature").append_double(1.5 * static_cast<double>(i));
+    b.column("humidity").append_double(40);
+    b.column("timestamp").append_timestamp(i);
+  }
+  flow::Batch nulls(flow::sensor_row_schema());
+  nulls.column("sensor_id").append_null();
+  nulls.column("temperature").append_double(2);
+  nulls.column("humidity").append_double(3);
+  nulls.column("timestamp").append_timestamp(4);
+  a.append_rows(b);
+  a.append_rows(nulls);
+  ASSERT_TRUE(a.consistent());
+  ASSERT_EQ(a.num_rows(), 6u);
+  EXPECT_TRUE(a.column("humidity").is_null(1));
+  EXPECT_FALSE(a.column("humidity").is_null(3));
+  EXPECT_EQ(a.column("sensor_id").int64_at(4), 11);
+  EXPECT_TRUE(a.column("sensor_id").is_null(5));
+  EXPECT_FALSE(a.column("sensor_id").is_null(4));
+  EXPECT_EQ(a.column("temperature").double_at(4), 1.5);
+
+  Column s(Type::String), t(Type::String);
+  s.append_string("ab");
+  t.append_string("c");
+  t.append_null();
+  t.append_string("def");
+  s.append_column(t);
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s.string_at(1), "c");
+  EXPECT_TRUE(s.is_null(2));
+  EXPECT_EQ(s.string_at(3), "def");
+  EXPECT_THROW(s.append_column(Column(Type::Int64)), flow::ColumnTypeError);
+  EXPECT_THROW(a.append_rows(flow::Batch(flow::raw_message_schema())), std::invalid_argument);
+}
+
 }  // namespace

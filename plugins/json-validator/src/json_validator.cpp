@@ -1,9 +1,16 @@
 // json-validator: raw JSON messages in, typed columns out; every rejected record leaves with a
 // reason (dead letters on output "invalid"), is dropped, or fails the pipeline.
 #include <array>
+#include <condition_variable>
 #include <ctime>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "flow/flow.hpp"
@@ -58,6 +65,7 @@ class JsonValidator : public flow::Processor {
     std::string extra_fields = "ignore";
     std::string on_invalid = "dead-letter";
     flow::ByteSize max_message_bytes{1024 * 1024};
+    int64_t threads = 1;
   };
 
   static flow::PluginInfo info() {
@@ -84,6 +92,11 @@ class JsonValidator : public flow::Processor {
         .one_of({"drop", "dead-letter", "fail"});
     t.add("max_message_bytes", &Options::max_message_bytes, "Longer messages are rejected as 'oversize'")
         .min(1);
+    t.add("threads", &Options::threads,
+          "Threads validating each batch: the stage's own and threads - 1 helpers, each taking an equal "
+          "share of the batch's rows (joined in order, so the output is the same); more than 1 helps "
+          "when this stage is a pipeline's slowest and cores are free")
+        .range(1, 64);
   }
 
   static void check(const Options& o, const flow::Value& config, std::vector<flow::ConfigError>& errors) {
@@ -138,7 +151,11 @@ class JsonValidator : public flow::Processor {
   void open(flow::Context& ctx) override {
     ctx_ = &ctx;
     log_ = &ctx.log();
+    helpers_.clear();
+    for (int64_t t = 1; t < o_.threads; ++t) helpers_.push_back(std::make_unique<Helper>(*this, make_validator(o_)));
   }
+
+  void close() override { helpers_.clear(); }
 
   void process(flow::Batch in, flow::Emitter& out) override {
     if (!in.schema() || in.empty()) {
@@ -162,61 +179,38 @@ class JsonValidator : public flow::Processor {
       log_->warn("output 'invalid' is not connected: invalid records are counted and dropped");
     }
 
-    flow::Batch valid(out_schema_);
-    columns_.clear();
-    for (std::size_t c = 0; c < valid.num_columns(); ++c) {
-      valid.column(c).reserve(rows, rows * 16);
-      columns_.push_back(&valid.column(c));
-    }
-    flow::Batch dead;
-    const auto& fields = validator_.fields();
-    const auto& slots = validator_.slots();
+    // With `threads` > 1, helpers validate equal shares of the rows after this thread's own
+    // first share; the shares are joined in row order, so the output is the same batch.
+    const Rows job{&values, topic, partition, offset, dead_letter};
+    const std::size_t shares = std::max<std::size_t>(1, std::min(helpers_.size() + 1, rows / kMinRowsPerShare));
+    const std::size_t share = rows / shares;
+    for (std::size_t h = 1; h < shares; ++h)
+      helpers_[h - 1]->start(job, h * share, h + 1 == shares ? rows : (h + 1) * share);
+    Part& mine = main_part_;
+    validate_rows(validator_, job, 0, share, mine);
+    for (std::size_t h = 1; h < shares; ++h) helpers_[h - 1]->wait();
 
-    // Messages are read where they lie in the column: the bytes after one (the next messages)
-    // are its parser padding, so only the last few are copied.
-    const std::string& chars = values.chars();
-    const uint32_t* offsets = values.offsets().data();
-    for (std::size_t i = 0; i < rows; ++i) {
-      const bool null = values.is_null(i);
-      const std::string_view raw =
-          null ? std::string_view() : std::string_view(chars.data() + offsets[i], offsets[i + 1] - offsets[i]);
-      if (validator_.validate(raw, null ? 0 : chars.size() - offsets[i])) {
-        for (std::size_t f = 0; f < fields.size(); ++f) {
-          const json_validator::Slot& s = slots[f];
-          flow::Column& c = *columns_[f];
-          if (!s.present) {
-            c.append_null();
-            continue;
-          }
-          switch (fields[f].type) {
-            case FieldType::Int: c.append_int64(s.i); break;
-            case FieldType::Float: c.append_double(s.d); break;
-            case FieldType::String: c.append_string(s.s); break;
-            case FieldType::Bool: c.append_bool(s.b); break;
-            case FieldType::Timestamp: c.append_timestamp(s.i); break;
-          }
-        }
-        continue;
+    flow::Batch valid = std::move(mine.valid);
+    flow::Batch dead = std::move(mine.dead);
+    const Part* failed = mine.failure ? &mine : nullptr;
+    for (std::size_t h = 1; h < shares; ++h) {
+      Part& p = helpers_[h - 1]->part;
+      if (p.error) std::rethrow_exception(std::exchange(p.error, nullptr));
+      if (!failed && p.failure) failed = &p;
+      if (failed) continue;  // the run fails below: nothing to join
+      valid.append_rows(p.valid);
+      if (p.dead.schema()) {
+        if (!dead.schema()) dead = std::move(p.dead);
+        else dead.append_rows(p.dead);
       }
-      const Reason reason = validator_.reason();
-      count(reason);
-      if (mode_ == Mode::Fail)
-        throw std::runtime_error("invalid record at " + where(i, topic, partition, offset) + ": " +
-                                 std::string(json_validator::reason_name(reason)) + ": " + validator_.message());
-      if (!dead_letter) continue;
-      if (!dead.schema()) {
-        dead = flow::Batch(dead_letter_schema());
-        dead.column(0).reserve(rows, 0);
-      }
-      dead.column(0).append_string(raw);
-      dead.column(1).append_string(json_validator::reason_name(reason));
-      dead.column(2).append_string(validator_.message());
-      dead.column(3).append_string(topic ? topic->string_at(i) : std::string_view());
-      if (partition) dead.column(4).append_int64(partition->int64_at(i));
-      else dead.column(4).append_null();
-      if (offset) dead.column(5).append_int64(offset->int64_at(i));
-      else dead.column(5).append_null();
+      for (std::size_t r = 0; r < json_validator::kReasonCount; ++r) mine.reasons[r] += std::exchange(p.reasons[r], 0);
     }
+    for (std::size_t r = 0; r < json_validator::kReasonCount; ++r)
+      if (const uint32_t n = std::exchange(mine.reasons[r], 0)) count(static_cast<Reason>(r), n);
+    if (failed)
+      throw std::runtime_error("invalid record at " + where(failed->failure->row, topic, partition, offset) + ": " +
+                               std::string(json_validator::reason_name(failed->failure->reason)) + ": " +
+                               failed->failure->message);
 
     // Positions travel with what leaves; records dropped on purpose are covered by the batch
     // that carries the rest of their group, or acknowledged here when nothing leaves.
@@ -239,11 +233,156 @@ class JsonValidator : public flow::Processor {
  private:
   enum class Mode { Drop, DeadLetter, Fail };
 
+  // A batch's input columns, as each share of its rows reads them.
+  struct Rows {
+    const flow::Column* values;
+    const flow::Column* topic;
+    const flow::Column* partition;
+    const flow::Column* offset;
+    bool dead_letter;
+  };
+  struct Failure {
+    std::size_t row;
+    Reason reason;
+    std::string message;
+  };
+  // What one share of a batch's rows gave: valid rows, dead letters, counts by reason, and with
+  // on_invalid: fail the first invalid row.
+  struct Part {
+    flow::Batch valid, dead;
+    std::array<uint32_t, json_validator::kReasonCount> reasons{};
+    std::optional<Failure> failure;
+    std::exception_ptr error;  // a helper's unexpected exception, rethrown by the stage thread
+  };
+  // Below this many rows a share is not worth a hand-off to another thread.
+  static constexpr std::size_t kMinRowsPerShare = 128;
+
+  // Validates rows [begin, end) of `job` into `part` (which starts empty).
+  void validate_rows(json_validator::RecordValidator& v, const Rows& job, std::size_t begin, std::size_t end,
+                     Part& part) const {
+    part.valid = flow::Batch(out_schema_);
+    part.dead = flow::Batch();
+    part.failure.reset();
+    const std::size_t rows = end - begin;
+    std::vector<flow::Column*> columns;
+    columns.reserve(part.valid.num_columns());
+    for (std::size_t c = 0; c < part.valid.num_columns(); ++c) {
+      part.valid.column(c).reserve(rows, rows * 16);
+      columns.push_back(&part.valid.column(c));
+    }
+    const auto& fields = v.fields();
+    const auto& slots = v.slots();
+    // Messages are read where they lie in the column: the bytes after one (the next messages)
+    // are its parser padding, so only the last few are copied.
+    const flow::Column& values = *job.values;
+    const std::string& chars = values.chars();
+    const uint32_t* offsets = values.offsets().data();
+    for (std::size_t i = begin; i < end; ++i) {
+      const bool null = values.is_null(i);
+      const std::string_view raw =
+          null ? std::string_view() : std::string_view(chars.data() + offsets[i], offsets[i + 1] - offsets[i]);
+      if (v.validate(raw, null ? 0 : chars.size() - offsets[i])) {
+        for (std::size_t f = 0; f < fields.size(); ++f) {
+          const json_validator::Slot& s = slots[f];
+          flow::Column& c = *columns[f];
+          if (!s.present) {
+            c.append_null();
+            continue;
+          }
+          switch (fields[f].type) {
+            case FieldType::Int: c.append_int64(s.i); break;
+            case FieldType::Float: c.append_double(s.d); break;
+            case FieldType::String: c.append_string(s.s); break;
+            case FieldType::Bool: c.append_bool(s.b); break;
+            case FieldType::Timestamp: c.append_timestamp(s.i); break;
+          }
+        }
+        continue;
+      }
+      const Reason reason = v.reason();
+      ++part.reasons[static_cast<std::size_t>(reason)];
+      if (mode_ == Mode::Fail) {
+        part.failure = Failure{i, reason, v.message()};
+        return;
+      }
+      if (!job.dead_letter) continue;
+      flow::Batch& dead = part.dead;
+      if (!dead.schema()) {
+        dead = flow::Batch(dead_letter_schema());
+        dead.column(0).reserve(rows, 0);
+      }
+      dead.column(0).append_string(raw);
+      dead.column(1).append_string(json_validator::reason_name(reason));
+      dead.column(2).append_string(v.message());
+      dead.column(3).append_string(job.topic ? job.topic->string_at(i) : std::string_view());
+      if (job.partition) dead.column(4).append_int64(job.partition->int64_at(i));
+      else dead.column(4).append_null();
+      if (job.offset) dead.column(5).append_int64(job.offset->int64_at(i));
+      else dead.column(5).append_null();
+    }
+  }
+
+  // A thread with its own RecordValidator that validates one share of each batch it is given.
+  class Helper {
+   public:
+    Helper(const JsonValidator& stage, json_validator::RecordValidator v)
+        : stage_(stage), validator_(std::move(v)), thread_([this] { loop(); }) {}
+    ~Helper() {
+      {
+        std::lock_guard lock(mu_);
+        quit_ = true;
+      }
+      cv_.notify_all();
+      thread_.join();
+    }
+    void start(const Rows& job, std::size_t begin, std::size_t end) {
+      {
+        std::lock_guard lock(mu_);
+        job_ = job;
+        begin_ = begin;
+        end_ = end;
+        busy_ = true;
+      }
+      cv_.notify_all();
+    }
+    void wait() {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !busy_; });
+    }
+    Part part;
+
+   private:
+    void loop() {
+      std::unique_lock lock(mu_);
+      for (;;) {
+        cv_.wait(lock, [&] { return busy_ || quit_; });
+        if (quit_) return;
+        lock.unlock();
+        try {
+          stage_.validate_rows(validator_, job_, begin_, end_, part);
+        } catch (...) {
+          part.error = std::current_exception();
+        }
+        lock.lock();
+        busy_ = false;
+        cv_.notify_all();
+      }
+    }
+    const JsonValidator& stage_;
+    json_validator::RecordValidator validator_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    Rows job_{};
+    std::size_t begin_ = 0, end_ = 0;
+    bool busy_ = false, quit_ = false;
+    std::thread thread_;  // last: starts after the members it uses
+  };
+
   // Counters are made on first use, so the run summary lists only the reasons that occurred.
-  void count(Reason reason) {
+  void count(Reason reason, uint64_t n) {
     flow::Counter*& c = counters_[static_cast<std::size_t>(reason)];
     if (!c) c = &ctx_->counter("invalid_records", {{"reason", std::string(json_validator::reason_name(reason))}});
-    c->add();
+    c->add(n);
   }
 
   static json_validator::RecordValidator make_validator(const Options& o) {
@@ -284,7 +423,8 @@ class JsonValidator : public flow::Processor {
   flow::Context* ctx_ = nullptr;
   flow::Logger* log_ = nullptr;
   bool warned_unconnected_ = false;
-  std::vector<flow::Column*> columns_;
+  Part main_part_;
+  std::vector<std::unique_ptr<Helper>> helpers_;  // threads - 1, started by open()
 };
 
 }  // namespace

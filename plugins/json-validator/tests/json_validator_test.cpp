@@ -394,3 +394,77 @@ TEST(JsonValidator, ConformanceSampleIsValidForTheConfiguredSchema) {
     EXPECT_EQ(h.output_rows("invalid"), 0u) << h.output("invalid").at(0).column("message").string_at(0);
   }
 }
+
+// `threads` splits a batch's rows between threads: the outputs must be the batch one thread
+// makes, row for row (valid rows, dead letters with their offsets, counters), and on_invalid:
+// fail must name the first invalid row even when a helper's share holds it.
+std::vector<std::string> mixed_messages(std::size_t n) {
+  const auto bad = catalogue();
+  std::vector<std::string> raws;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i % 7 == 3) raws.push_back(bad[(i / 7) % bad.size()].raw);
+    else raws.push_back(R"({"sensor_id":)" + std::to_string(i + 1) + R"(,"temperature":)" + std::to_string(i % 50) +
+                        R"(.5,"humidity":50,"timestamp":"2025-06-15 09:12:0)" + std::to_string(i % 10) + R"(",)" +
+                        (i % 5 ? R"("status":"ok")" : R"("status":null)") + "}");
+  }
+  return raws;
+}
+
+void expect_same_batch(const flow::Batch& a, const flow::Batch& b) {
+  ASSERT_TRUE(a.consistent());
+  ASSERT_TRUE(b.consistent());
+  ASSERT_EQ(*a.schema(), *b.schema());
+  ASSERT_EQ(a.num_rows(), b.num_rows());
+  for (std::size_t c = 0; c < a.num_columns(); ++c)
+    for (std::size_t r = 0; r < a.num_rows(); ++r) {
+      SCOPED_TRACE("column " + a.schema()->field(c).name + " row " + std::to_string(r));
+      ASSERT_EQ(a.column(c).is_null(r), b.column(c).is_null(r));
+      switch (a.column(c).type()) {
+        case flow::Type::String: ASSERT_EQ(a.column(c).string_at(r), b.column(c).string_at(r)); break;
+        case flow::Type::Float64: ASSERT_EQ(a.column(c).double_at(r), b.column(c).double_at(r)); break;
+        case flow::Type::Bool: ASSERT_EQ(a.column(c).bool_at(r), b.column(c).bool_at(r)); break;
+        default: ASSERT_EQ(a.column(c).int64_at(r), b.column(c).int64_at(r)); break;
+      }
+    }
+}
+
+TEST(JsonValidator, ThreadsSplitABatchAndJoinItInRowOrder) {
+  const auto raws = mixed_messages(2000);
+  StageHarness one(*flow_plugin_entry::descriptor(), kSchema);
+  StageHarness three(*flow_plugin_entry::descriptor(), kSchema + "threads: 3\n");
+  ASSERT_TRUE(three.check().empty());
+  one.open();
+  three.open();
+  AckLog acks;
+  for (int round = 0; round < 3; ++round) {  // helpers are reused batch after batch
+    one.push(raw_batch(raws));
+    three.push(raw_batch(raws, acks.track(round * 2000, (round + 1) * 2000)));
+  }
+  ASSERT_EQ(one.output().size(), 3u);
+  ASSERT_EQ(three.output().size(), 3u);
+  ASSERT_EQ(three.output("invalid").size(), 3u);
+  for (int round = 0; round < 3; ++round) {
+    expect_same_batch(one.output()[round], three.output()[round]);
+    expect_same_batch(one.output("invalid")[round], three.output("invalid")[round]);
+  }
+  EXPECT_EQ(three.output_rows(), 3 * (raws.size() - (raws.size() + 3) / 7));
+  for (const auto& c : catalogue())
+    EXPECT_EQ(three.counter("invalid_records", {{"reason", c.reason}}), one.counter("invalid_records", {{"reason", c.reason}}))
+        << c.reason;
+  EXPECT_GT(three.counter("invalid_records", {{"reason", "malformed_json"}}), 0u);
+}
+
+TEST(JsonValidator, ThreadsFailOnTheFirstInvalidRowWhicheverShareHoldsIt) {
+  std::vector<std::string> raws(1000, kValid);
+  raws[900] = kBad;  // in the last helper's share
+  raws[950] = "[]";
+  StageHarness h(*flow_plugin_entry::descriptor(), kSchema + "on_invalid: fail\nthreads: 4\n");
+  h.open();
+  try {
+    h.push(raw_batch(raws));
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("offset 900"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(h.output().empty());
+}

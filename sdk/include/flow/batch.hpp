@@ -88,6 +88,32 @@ class Column {
       case Type::String: append_string(other.string_at(i)); break;
     }
   }
+  // Appends every row of `other` (same type) in one go: joins columns built in pieces, e.g. by
+  // threads that each took a share of a batch's rows.
+  void append_column(const Column& other) {
+    if (other.type_ != type_)
+      throw ColumnTypeError(std::string("append_column: a ") + type_name(other.type_) + " column onto a " +
+                            type_name(type_) + " column");
+    const std::size_t n = size(), m = other.size();
+    if (!nulls_.empty() || !other.nulls_.empty()) {
+      nulls_.resize(n, 0);
+      nulls_.insert(nulls_.end(), other.nulls_.begin(), other.nulls_.end());
+      nulls_.resize(n + m, 0);
+    }
+    switch (type_) {
+      case Type::Int64:
+      case Type::Timestamp: ints_.insert(ints_.end(), other.ints_.begin(), other.ints_.end()); break;
+      case Type::Float64: floats_.insert(floats_.end(), other.floats_.begin(), other.floats_.end()); break;
+      case Type::Bool: bools_.insert(bools_.end(), other.bools_.begin(), other.bools_.end()); break;
+      case Type::String: {
+        const auto base = static_cast<uint32_t>(chars_.size());
+        chars_.append(other.chars_);
+        offsets_.reserve(offsets_.size() + m);
+        for (std::size_t j = 1; j <= m; ++j) offsets_.push_back(base + other.offsets_[j]);
+        break;
+      }
+    }
+  }
   void reserve(std::size_t rows, std::size_t chars = 0) {
     switch (type_) {
       case Type::Int64:
@@ -278,6 +304,14 @@ class Batch {
     b.columns_ = columns_;
     b.positions_ = positions_.share();
     return b;
+  }
+
+  // Appends every row of `other`, which has the same schema; the positions stay this batch's
+  // (the caller decides what `other`'s cover).
+  void append_rows(const Batch& other) {
+    if (!schema_ || !other.schema_ || *schema_ != *other.schema_)
+      throw std::invalid_argument("flow::Batch::append_rows: the batches' schemas differ");
+    for (std::size_t c = 0; c < columns_.size(); ++c) columns_[c].append_column(other.columns_[c]);
   }
 
   const SchemaPtr& schema() const { return schema_; }
