@@ -3,7 +3,9 @@
 #pragma once
 
 #include <charconv>
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 #include <string>
 #include <string_view>
@@ -26,27 +28,34 @@ inline bool looks_like_formula(std::string_view s) {
   return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r';
 }
 
-// Appends one string cell, quoted when needed; `escape_formulas` prefixes formula-like cells with
-// a single quote, which spreadsheets show but do not evaluate.
-inline void append_string_cell(std::string& out, std::string_view s, bool escape_formulas) {
+inline char* write_text(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+// Writes one string cell (at most 2 x its length + 3 bytes), quoted when needed;
+// `escape_formulas` prefixes formula-like cells with a single quote, which spreadsheets show but
+// do not evaluate.
+inline char* write_string_cell(char* p, std::string_view s, bool escape_formulas) {
   const bool escape = escape_formulas && looks_like_formula(s);
   if (!needs_quotes(s)) {
-    if (escape) out.push_back('\'');
-    out.append(s);
-    return;
+    if (escape) *p++ = '\'';
+    return write_text(p, s);
   }
-  out.push_back('"');
-  if (escape) out.push_back('\'');
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '"') {
-      out.append(s.data() + start, i - start + 1);
-      out.push_back('"');  // doubled
-      start = i + 1;
-    }
+  *p++ = '"';
+  if (escape) *p++ = '\'';
+  for (const char c : s) {
+    *p++ = c;
+    if (c == '"') *p++ = '"';  // doubled
   }
-  out.append(s.data() + start, s.size() - start);
-  out.push_back('"');
+  *p++ = '"';
+  return p;
+}
+
+inline void append_string_cell(std::string& out, std::string_view s, bool escape_formulas) {
+  const std::size_t at = out.size();
+  out.resize(at + 2 * s.size() + 3);
+  out.resize(static_cast<std::size_t>(write_string_cell(out.data() + at, s, escape_formulas) - out.data()));
 }
 
 inline void append_int(std::string& out, int64_t v) {
@@ -62,9 +71,9 @@ inline void append_int(std::string& out, int64_t v) {
 // Why it matches: no two decimals of <= 3 places round to the same double below 10000, so the
 // first scale at which t / 10^d == v gives the shortest round-trip digits, and below 10000 fixed
 // notation is never longer than scientific (ties go to fixed).
-inline bool append_short_decimal(std::string& out, double v) {
+inline char* write_short_decimal(char* out, double v) {
   const double a = v < 0 ? -v : v;
-  if (!(a > 0 && a < 10000)) return false;  // also rejects NaN and +-0 (to_chars writes "-0")
+  if (!(a > 0 && a < 10000)) return nullptr;  // also rejects NaN and +-0 (to_chars writes "-0")
   static constexpr double kScale[] = {1, 10, 100, 1000};
   for (int d = 0; d < 4; ++d) {
     const double scaled = a * kScale[d];
@@ -78,33 +87,72 @@ inline bool append_short_decimal(std::string& out, double v) {
     do *--p = static_cast<char>('0' + rest % 10), rest /= 10;
     while (rest);
     if (v < 0) *--p = '-';
-    out.append(p, static_cast<std::size_t>(buf + sizeof buf - p));
-    return true;
+    return write_text(out, std::string_view(p, static_cast<std::size_t>(buf + sizeof buf - p)));
   }
-  return false;
+  return nullptr;
+}
+
+inline bool append_short_decimal(std::string& out, double v) {
+  char buf[16];
+  char* end = write_short_decimal(buf, v);
+  if (!end) return false;
+  out.append(buf, end);
+  return true;
 }
 
 // Shortest form that parses back (std::from_chars) to the same double; with `precision` >= 0,
 // that many decimals, rounded, as printf's %.Nf ("20.32"), without a sign on a rounded zero.
-inline void append_double(std::string& out, double v, int precision = -1) {
-  if (precision < 0 && append_short_decimal(out, v)) return;
+// Writes at most 32 bytes (shortest form) or 400 (with a precision).
+inline char* write_double(char* out, double v, int precision = -1) {
+  if (precision < 0) {
+    if (char* end = write_short_decimal(out, v)) return end;
+    return std::to_chars(out, out + 32, v).ptr;
+  }
   char buf[400];  // fixed notation of the largest double with 17 decimals fits
-  auto [p, ec] = precision < 0 ? std::to_chars(buf, buf + sizeof buf, v)
-                               : std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, precision);
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, precision);
   (void)ec;
   const char* b = buf;
-  if (precision >= 0 && *b == '-' && std::string_view(b + 1, static_cast<std::size_t>(p - b - 1)).find_first_not_of("0.") == std::string_view::npos)
+  if (*b == '-' && std::string_view(b + 1, static_cast<std::size_t>(p - b - 1)).find_first_not_of("0.") == std::string_view::npos)
     ++b;  // "-0.00" -> "0.00"
-  out.append(b, static_cast<std::size_t>(p - b));
+  return write_text(out, std::string_view(b, static_cast<std::size_t>(p - b)));
+}
+
+inline void append_double(std::string& out, double v, int precision = -1) {
+  char buf[400];
+  out.append(buf, write_double(buf, v, precision));
 }
 
 // strftime in UTC, remembering the last second formatted: consecutive records of a stream
 // usually share it, so most timestamps cost one comparison and one copy.
 class TimestampFormatter {
  public:
-  explicit TimestampFormatter(std::string format = "%Y-%m-%d %H:%M:%S") : format_(std::move(format)) {}
+  explicit TimestampFormatter(std::string format = "%Y-%m-%d %H:%M:%S") : format_(std::move(format)) {
+    // The longest text the format gives: a Wednesday in September (the longest day and month
+    // names) at the end of a day, with room for wider years and epoch seconds.
+    std::tm tm{};
+    tm.tm_year = 2000 - 1900;
+    tm.tm_mon = 8;
+    tm.tm_mday = 27;
+    tm.tm_wday = 3;
+    tm.tm_yday = 270;
+    tm.tm_hour = 23;
+    tm.tm_min = 59;
+    tm.tm_sec = 59;
+    char buf[256];
+    max_bytes_ = std::strftime(buf, sizeof buf, format_.c_str(), &tm) + 32;
+  }
 
-  void append(std::string& out, int64_t micros) {
+  void append(std::string& out, int64_t micros) { out.append(text(micros)); }
+  // Writes the text at `p` (at least max_bytes() free); returns its end.
+  char* write(char* p, int64_t micros) {
+    const std::string& t = text(micros);
+    std::memcpy(p, t.data(), t.size());
+    return p + t.size();
+  }
+  std::size_t max_bytes() const { return max_bytes_; }
+
+ private:
+  const std::string& text(int64_t micros) {
     int64_t secs = micros / 1'000'000;
     if (micros % 1'000'000 < 0) --secs;  // floor for times before 1970
     if (!valid_ || secs != last_secs_) {
@@ -113,16 +161,16 @@ class TimestampFormatter {
       gmtime_r(&t, &tm);
       char buf[256];
       const std::size_t n = std::strftime(buf, sizeof buf, format_.c_str(), &tm);
-      last_.assign(buf, n);
+      last_.assign(buf, std::min(n, max_bytes_));
       last_secs_ = secs;
       valid_ = true;
     }
-    out.append(last_);
+    return last_;
   }
 
- private:
   std::string format_;
   std::string last_;
+  std::size_t max_bytes_ = 0;
   int64_t last_secs_ = 0;
   bool valid_ = false;
 };
@@ -132,23 +180,60 @@ struct CellOptions {
   int float_precision = -1;  // decimals of float cells; -1 = shortest round-trip text
 };
 
-// Appends row `row` of `batch` and a line feed. Nulls are empty cells.
+// Appends rows [begin, end) of `batch`, each with a line feed; nulls are empty cells. The text
+// is written straight into `out`, grown once for the rows' largest possible size (what each
+// type can take, twice each string's length plus quotes), then cut to what was written: one
+// size check per batch instead of one per character, which is most of what formatting costs.
+inline void append_rows(std::string& out, const flow::Batch& batch, std::size_t begin, std::size_t end,
+                        TimestampFormatter& ts, const CellOptions& opts) {
+  if (begin >= end) return;
+  const std::size_t ncols = batch.num_columns(), rows = end - begin;
+  std::size_t bound = rows;  // line feeds
+  for (std::size_t c = 0; c < ncols; ++c) {
+    const flow::Column& col = batch.column(c);
+    std::size_t cell = 1;  // its comma
+    switch (col.type()) {
+      case flow::Type::Int64: cell += 20; break;
+      case flow::Type::Float64: cell += opts.float_precision < 0 ? 32 : 400; break;
+      case flow::Type::Bool: cell += 5; break;
+      case flow::Type::Timestamp: cell += ts.max_bytes(); break;
+      case flow::Type::String:
+        cell += 3;  // quotes and a formula escape
+        bound += 2 * (col.offsets()[end] - col.offsets()[begin]);
+        break;
+    }
+    bound += cell * rows;
+  }
+  const std::size_t start = out.size();
+  out.resize(start + bound);
+  char* const base = out.data();
+  char* p = base + start;
+  for (std::size_t row = begin; row < end; ++row) {
+    for (std::size_t c = 0; c < ncols; ++c) {
+      if (c) *p++ = ',';
+      const flow::Column& col = batch.column(c);
+      if (col.is_null(row)) continue;
+      switch (col.type()) {
+        case flow::Type::Int64: p = std::to_chars(p, p + 20, col.ints()[row]).ptr; break;
+        case flow::Type::Float64: p = write_double(p, col.floats()[row], opts.float_precision); break;
+        case flow::Type::Bool: p = write_text(p, col.bools()[row] ? std::string_view("true") : std::string_view("false")); break;
+        case flow::Type::Timestamp: p = ts.write(p, col.ints()[row]); break;
+        case flow::Type::String: {
+          const uint32_t* o = col.offsets().data();
+          p = write_string_cell(p, std::string_view(col.chars().data() + o[row], o[row + 1] - o[row]), opts.escape_formulas);
+          break;
+        }
+      }
+    }
+    *p++ = '\n';
+  }
+  out.resize(static_cast<std::size_t>(p - base));
+}
+
+// Appends row `row` of `batch` and a line feed.
 inline void append_row(std::string& out, const flow::Batch& batch, std::size_t row, TimestampFormatter& ts,
                        const CellOptions& opts) {
-  const std::size_t ncols = batch.num_columns();
-  for (std::size_t c = 0; c < ncols; ++c) {
-    if (c) out.push_back(',');
-    const flow::Column& col = batch.column(c);
-    if (col.is_null(row)) continue;
-    switch (col.type()) {
-      case flow::Type::Int64: append_int(out, col.int64_at(row)); break;
-      case flow::Type::Float64: append_double(out, col.double_at(row), opts.float_precision); break;
-      case flow::Type::Bool: out.append(col.bool_at(row) ? "true" : "false"); break;
-      case flow::Type::Timestamp: ts.append(out, col.timestamp_at(row)); break;
-      case flow::Type::String: append_string_cell(out, col.string_at(row), opts.escape_formulas); break;
-    }
-  }
-  out.push_back('\n');
+  append_rows(out, batch, row, row + 1, ts, opts);
 }
 
 // The header row (without the line feed): the schema's field names, quoted where needed. Field

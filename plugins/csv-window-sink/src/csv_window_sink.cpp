@@ -210,10 +210,9 @@ class CsvWindowSink : public flow::Processor {
       // are acknowledged with the last of them.
       append_ranges(ranges);
       const std::size_t end = row + take;
-      for (; row < end; ++row) {
-        flow_csv::append_row(buffer_, batch, row, ts_, cells_);
-        if (buffer_.size() >= kFlushBytes) flush_buffer();
-      }
+      flow_csv::append_rows(buffer_, batch, row, end, ts_, cells_);
+      row = end;
+      if (buffer_.size() >= kFlushBytes) flush_buffer();
       rows_ += take;
     }
     positions_.append(std::move(batch.positions()));
