@@ -18,6 +18,22 @@ struct Key {
   std::string_view name;
   Kind kind;
   bool plain;  // no '"', '\\' or control character: comparable with the raw key text
+  // A name of at most 16 bytes as two words and their masks: the raw key text is matched with
+  // two 8-byte loads (the parser's padding makes them safe) instead of a byte loop.
+  uint64_t head = 0, head_mask = 0, tail = 0, tail_mask = 0;
+
+  static Key make(std::string_view name, Kind kind, bool plain) {
+    Key k{name, kind, plain};
+    if (name.size() <= 16) {
+      char text[16] = {}, mask[16] = {};
+      for (std::size_t i = 0; i < name.size(); ++i) text[i] = name[i], mask[i] = '\xff';
+      __builtin_memcpy(&k.head, text, 8);
+      __builtin_memcpy(&k.head_mask, mask, 8);
+      __builtin_memcpy(&k.tail, text + 8, 8);
+      __builtin_memcpy(&k.tail_mask, mask + 8, 8);
+    }
+    return k;
+  }
 };
 
 struct Value {

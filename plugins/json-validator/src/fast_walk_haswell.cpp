@@ -51,15 +51,21 @@ inline bool same(std::string_view a, std::string_view b) {
 
 // The raw key text (after its opening quote) is `name` exactly: the bytes match and the next one
 // is the closing quote (a plain name has no backslash, so that quote is not escaped).
-inline bool raw_is(const char* raw, std::string_view name) {
-  return same(std::string_view(raw, name.size()), name) && raw[name.size()] == '"';
+inline bool raw_is(const char* raw, const Key& key) {
+  const std::size_t n = key.name.size();
+  if (n > 16) return same(std::string_view(raw, n), key.name) && raw[n] == '"';
+  uint64_t head, tail;
+  __builtin_memcpy(&head, raw, 8);
+  __builtin_memcpy(&tail, raw + 8, 8);
+  return (head & key.head_mask) == key.head && (tail & key.tail_mask) == key.tail && raw[n] == '"';
 }
 
 // A string value's text without unescaping it when it has no escape (stage 1 has already
 // checked its bytes); with escapes, get_string() unescapes it.
 inline bool string_value(od::value& v, std::string_view& out) {
   std::string_view token = v.raw_json_token();
-  while (!token.empty() && token.back() != '"') token.remove_suffix(1);  // trailing whitespace
+  if (token.empty() || token.front() != '"') return false;  // not a string
+  while (token.back() != '"') token.remove_suffix(1);  // trailing whitespace
   if (token.size() >= 2) {
     const std::string_view inner = token.substr(1, token.size() - 2);
     if (inner.find('\\') == std::string_view::npos) {
@@ -114,7 +120,11 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
   od::object object;
   if (doc.get_object().get(object)) return false;
   constexpr std::size_t kMaxUnknown = 16;
-  std::string_view unknown[kMaxUnknown];
+  struct Name {  // trivial, so the array costs nothing until used (a string_view array is zeroed)
+    const char* data;
+    std::size_t size;
+  };
+  Name unknown[kMaxUnknown];
   std::size_t n_unknown = 0;
   std::size_t hint = 0;  // messages usually list fields in schema order
   for (auto result : object) {
@@ -123,11 +133,11 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
     // The raw key text first (no copy); a key with escapes is unescaped and compared again.
     const char* raw = field.key().raw();
     std::size_t k = n;
-    if (hint < n && keys[hint].plain && raw_is(raw, keys[hint].name)) {
+    if (hint < n && keys[hint].plain && raw_is(raw, keys[hint])) {
       k = hint;
     } else {
       for (std::size_t i = 0; i < n; ++i)
-        if (keys[i].plain && raw_is(raw, keys[i].name)) {
+        if (keys[i].plain && raw_is(raw, keys[i])) {
           k = i;
           break;
         }
@@ -142,46 +152,41 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
         }
     }
     od::value v = field.value();
-    od::json_type t;
-    if (v.type().get(t)) return false;
     if (k == n) {
+      od::json_type t;
+      if (v.type().get(t)) return false;
       if (!ignore_extra || n_unknown == kMaxUnknown) return false;
       for (std::size_t i = 0; i < n_unknown; ++i)
-        if (same(unknown[i], key)) return false;
-      unknown[n_unknown++] = key;
+        if (same(std::string_view(unknown[i].data, unknown[i].size), key)) return false;
+      unknown[n_unknown++] = Name{key.data(), key.size()};
       if (!scalar_ok(v, t)) return false;
       continue;
     }
     Value& o = out[k];
     if (o.state != Value::Absent) return false;  // duplicate key
     hint = k + 1;
-    if (t == od::json_type::null) {
+    // The getter of the key's kind first: a value of another type fails it without being
+    // consumed, and is then accepted only as a null.
+    bool got = false;
+    switch (keys[k].kind) {
+      case Kind::Int: got = !v.get_int64().get(o.i); break;
+      case Kind::Float: {
+        // The token first (get_double consumes the value); scanned only when the value is a
+        // whole number, the only case where the two parsers can differ.
+        const std::string_view token = v.raw_json_token();
+        got = !v.get_double().get(o.d);
+        if (got && __builtin_trunc(o.d) == o.d && awkward_integer(token)) return false;
+        break;
+      }
+      case Kind::String:
+      case Kind::Timestamp: got = string_value(v, o.s); break;
+      case Kind::Bool: got = !v.get_bool().get(o.b); break;
+    }
+    if (!got) {
       bool null = false;
       if (v.is_null().get(null) || !null) return false;
       o.state = Value::Null;
       continue;
-    }
-    switch (keys[k].kind) {
-      case Kind::Int:
-        if (t != od::json_type::number || v.get_int64().get(o.i)) return false;
-        break;
-      case Kind::Float:
-        if (t != od::json_type::number) return false;
-        {
-          // The token first (get_double consumes the value); scanned only when the value is a
-          // whole number, the only case where the two parsers can differ.
-          const std::string_view token = v.raw_json_token();
-          if (v.get_double().get(o.d)) return false;
-          if (__builtin_trunc(o.d) == o.d && awkward_integer(token)) return false;
-        }
-        break;
-      case Kind::String:
-      case Kind::Timestamp:
-        if (t != od::json_type::string || !string_value(v, o.s)) return false;
-        break;
-      case Kind::Bool:
-        if (t != od::json_type::boolean || v.get_bool().get(o.b)) return false;
-        break;
     }
     o.state = Value::Set;
   }

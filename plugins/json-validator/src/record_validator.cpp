@@ -328,7 +328,7 @@ RecordValidator::RecordValidator(std::vector<FieldSpec> fields, bool reject_extr
     const bool plain = std::none_of(f.name.begin(), f.name.end(), [](char c) {
       return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
     });
-    keys_.push_back({f.name, static_cast<fast::Kind>(f.type), plain});
+    keys_.push_back(fast::Key::make(f.name, static_cast<fast::Kind>(f.type), plain));
   }
   values_.resize(fields_.size());
   use_fast_path(true);
