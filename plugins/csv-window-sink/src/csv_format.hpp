@@ -75,19 +75,25 @@ inline char* write_short_decimal(char* out, double v) {
   const double a = v < 0 ? -v : v;
   if (!(a > 0 && a < 10000)) return nullptr;  // also rejects NaN and +-0 (to_chars writes "-0")
   static constexpr double kScale[] = {1, 10, 100, 1000};
+  static constexpr int64_t kPow[] = {1, 10, 100, 1000};
   for (int d = 0; d < 4; ++d) {
     const double scaled = a * kScale[d];
     const auto t = static_cast<int64_t>(scaled + 0.5);
     if (static_cast<double>(t) / kScale[d] != a) continue;
-    char buf[16];
-    char* p = buf + sizeof buf;
+    // Written from the end backwards, straight into `out`: the integer part's digit count
+    // (1 to 4, since a < 10000) says where the text ends.
+    const int64_t whole = t / kPow[d];
+    const int whole_digits = whole < 10 ? 1 : whole < 100 ? 2 : whole < 1000 ? 3 : 4;
+    char* p = out;
+    if (v < 0) *p++ = '-';
+    char* const end = p + whole_digits + (d ? d + 1 : 0);
+    char* q = end;
     int64_t rest = t;
-    for (int i = 0; i < d; ++i, rest /= 10) *--p = static_cast<char>('0' + rest % 10);
-    if (d) *--p = '.';
-    do *--p = static_cast<char>('0' + rest % 10), rest /= 10;
+    for (int i = 0; i < d; ++i, rest /= 10) *--q = static_cast<char>('0' + rest % 10);
+    if (d) *--q = '.';
+    do *--q = static_cast<char>('0' + rest % 10), rest /= 10;
     while (rest);
-    if (v < 0) *--p = '-';
-    return write_text(out, std::string_view(p, static_cast<std::size_t>(buf + sizeof buf - p)));
+    return end;
   }
   return nullptr;
 }
@@ -140,13 +146,17 @@ class TimestampFormatter {
     tm.tm_sec = 59;
     char buf[256];
     max_bytes_ = std::strftime(buf, sizeof buf, format_.c_str(), &tm) + 32;
+    last_.reserve(32);
   }
 
   void append(std::string& out, int64_t micros) { out.append(text(micros)); }
   // Writes the text at `p` (at least max_bytes() free); returns its end.
   char* write(char* p, int64_t micros) {
     const std::string& t = text(micros);
-    std::memcpy(p, t.data(), t.size());
+    // A fixed-size copy (no call) when the text is short: `last_` has room for 32 bytes, and
+    // so has the space append_rows() keeps for a timestamp cell (max_bytes()).
+    if (t.size() <= 32) std::memcpy(p, t.data(), 32);
+    else std::memcpy(p, t.data(), t.size());
     return p + t.size();
   }
   std::size_t max_bytes() const { return max_bytes_; }
