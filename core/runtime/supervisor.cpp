@@ -310,8 +310,9 @@ struct Runtime::Impl {
     auto reg = std::make_shared<DeliveryRegistry>();
     reg->cycles = spec.run.cycles;
     for (const auto& [source, sinks] : spec::sinks_reached(spec, plugins)) {
-      auto& refs = reg->sinks_of[source];
+      std::vector<DeliveryRegistry::SinkRef> refs;
       for (const auto& sink : sinks) refs.push_back({sink.id, sink.plugin});
+      reg->set_sinks_of(source, std::move(refs));
     }
     return reg;
   }
@@ -360,7 +361,8 @@ struct Runtime::Impl {
   }
 
   // Which sinks each source reaches, for the sources that start (`only`; all of them, nullptr,
-  // between cycles): a running source may read its own entry at any time, so it is left alone.
+  // between cycles): a running source may read its own entry at any time, so it is left alone
+  // (and the registry's lock keeps its reads apart from these writes).
   void update_delivery_registry(const std::vector<std::string>* only) {
     std::shared_ptr<DeliveryRegistry> reg;
     {
@@ -370,12 +372,13 @@ struct Runtime::Impl {
     }
     if (!reg) return;
     const auto fresh = delivery_registry();
+    auto all = fresh->all_sinks();
     if (!only) {
-      reg->sinks_of = fresh->sinks_of;
+      reg->set_all_sinks(std::move(all));
       return;
     }
     for (const auto& id : *only)
-      if (auto it = fresh->sinks_of.find(id); it != fresh->sinks_of.end()) reg->sinks_of[id] = it->second;
+      if (auto it = all.find(id); it != all.end()) reg->set_sinks_of(id, it->second);
   }
 
   // Waits until `d` is done; an abort meanwhile cancels everything (it is then done soon).

@@ -11,6 +11,7 @@
 
 #include "flow/delivery.hpp"
 #include "runtime/driver.hpp"
+#include "spec/delivery_check.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/log.hpp"
 
@@ -134,21 +135,10 @@ TestRunResult run_pipeline_test(const spec::PipelineSpec& original, const std::m
   {
     // Which sinks each source's records reach, as the supervisor tells the delivery registry.
     auto reg = std::make_shared<DeliveryRegistry>();
-    for (const auto& n : graph.nodes) {
-      if (!n.is_source()) continue;
-      auto& sinks = reg->sinks_of[n.id()];
-      std::set<std::size_t> seen;
-      std::vector<std::size_t> todo{graph.index(n.id())};
-      while (!todo.empty()) {
-        const std::size_t at = todo.back();
-        todo.pop_back();
-        for (const auto& e : graph.edges) {
-          if (e.from != at || !seen.insert(e.to).second) continue;
-          const auto& c = graph.nodes[e.to];
-          if (c.plugin->info().kind == StageKind::Sink) sinks.push_back({c.id(), c.spec->plugin});
-          else todo.push_back(e.to);
-        }
-      }
+    for (const auto& [source, sinks] : spec::sinks_reached(spec, run_plugins)) {
+      std::vector<DeliveryRegistry::SinkRef> refs;
+      for (const auto& sink : sinks) refs.push_back({sink.id, sink.plugin});
+      reg->set_sinks_of(source, std::move(refs));
     }
     shared.objects[kDeliveryKey] = reg;
   }

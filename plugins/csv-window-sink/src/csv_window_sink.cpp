@@ -157,7 +157,7 @@ class CsvWindowSink : public flow::Processor {
     // What is committed, from the durable checkpoint only: a replaying source resumes from it
     // and this stage skips the batches it already holds (flow/delivery.hpp).
     registry_ = ctx.shared<flow::DeliveryRegistry>(flow::kDeliveryKey, [] { return std::make_shared<flow::DeliveryRegistry>(); });
-    for (const auto& [src, sinks] : registry_->sinks_of)
+    for (const auto& [src, sinks] : registry_->all_sinks())
       for (const auto& s : sinks) exactly_once_ = exactly_once_ || s.id == ctx.stage_id();
     committed_ = flow::parts::committed_ends(ckpt_dir_);
     registry_->publish(ctx.stage_id(), committed_);

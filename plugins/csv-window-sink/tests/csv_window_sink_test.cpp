@@ -434,7 +434,7 @@ namespace {
 std::shared_ptr<flow::DeliveryRegistry> replaying_registry(StageHarness& h) {
   auto reg = h.context().shared<flow::DeliveryRegistry>(flow::kDeliveryKey,
                                                         [] { return std::make_shared<flow::DeliveryRegistry>(); });
-  reg->sinks_of["src"] = {{h.context().stage_id(), "csv-window-sink"}};
+  reg->set_sinks_of("src", {{h.context().stage_id(), "csv-window-sink"}});
   reg->mark_replayable("test");
   return reg;
 }

@@ -608,11 +608,11 @@ class KafkaSource {
       delivery_reason_ = "delivery: at-least-once was asked for";
       return;
     }
-    const auto it = registry_->sinks_of.find(ctx_->stage_id());
-    if (it == registry_->sinks_of.end() || it->second.empty()) {
+    const auto sinks = registry_->sinks_of(ctx_->stage_id());
+    if (sinks.empty()) {
       delivery_reason_ = "no sink is known to receive this stage's records";
     } else {
-      for (const auto& sink : it->second)
+      for (const auto& sink : sinks)
         if (!registry_->committed(sink.id)) {
           delivery_reason_ = fmt::format("sink '{}' (plugin {}) keeps no durable record of the input positions it "
                                          "committed",
@@ -639,7 +639,8 @@ class KafkaSource {
   std::optional<int64_t> resume_from(const Key& k, std::optional<int64_t> kafka, PartState& ps) {
     std::optional<int64_t> from;
     bool unknown = false;
-    for (const auto& sink : registry_->sinks_of.at(ctx_->stage_id())) {
+    const auto sinks = registry_->sinks_of(ctx_->stage_id());
+    for (const auto& sink : sinks) {
       std::optional<int64_t> end = kafka;
       if (const auto c = registry_->committed(sink.id))
         if (auto it = c->find({k.topic, k.partition}); it != c->end()) end = std::max(end.value_or(it->second), it->second);
@@ -653,7 +654,7 @@ class KafkaSource {
     // Every sink behind the group's offset: another member (or an earlier run with other
     // directories) committed past what these sinks hold.
     bool behind = kafka.has_value();
-    for (const auto& sink : registry_->sinks_of.at(ctx_->stage_id()))
+    for (const auto& sink : sinks)
       if (const auto c = behind ? registry_->committed(sink.id) : std::nullopt)
         if (auto it = c->find({k.topic, k.partition}); it != c->end() && it->second >= *kafka) behind = false;
     if (behind && kafka && *kafka > 0) taken_over_.push_back(fmt::format("{}[{}]@{}", k.topic, k.partition, *kafka));

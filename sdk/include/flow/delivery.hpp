@@ -30,9 +30,31 @@ class DeliveryRegistry {
     std::string id, plugin;
   };
 
-  // Set by the runtime before any stage opens.
-  std::map<std::string, std::vector<SinkRef>> sinks_of;  // source stage id -> sinks its records reach
-  int cycles = 1;                                         // run.cycles; 0 = forever
+  // Which sinks each source's records reach: set by the runtime before any stage opens, and for
+  // the sources a reload starts while others run (so read and written under the lock).
+  std::vector<SinkRef> sinks_of(const std::string& source) const {
+    std::lock_guard lock(mu_);
+    auto it = sinks_of_.find(source);
+    return it == sinks_of_.end() ? std::vector<SinkRef>{} : it->second;
+  }
+  std::map<std::string, std::vector<SinkRef>> all_sinks() const {
+    std::lock_guard lock(mu_);
+    return sinks_of_;
+  }
+  void set_sinks_of(const std::string& source, std::vector<SinkRef> sinks) {
+    std::lock_guard lock(mu_);
+    sinks_of_[source] = std::move(sinks);
+  }
+  void set_all_sinks(std::map<std::string, std::vector<SinkRef>> all) {
+    std::lock_guard lock(mu_);
+    sinks_of_ = std::move(all);
+  }
+
+ private:
+  std::map<std::string, std::vector<SinkRef>> sinks_of_;  // source stage id -> sinks (first member: the layout of ABI 3)
+
+ public:
+  int cycles = 1;  // run.cycles; 0 = forever
 
   // A sink's committed ends, read from its durable state at open() and advanced with each
   // commit. Every record of a listed partition below its end that is meant for this sink is in
