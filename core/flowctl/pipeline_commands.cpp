@@ -75,6 +75,37 @@ std::optional<Loaded> load_pipeline(const std::string& file, const std::vector<s
   return Loaded{std::move(*spec), std::move(plugins)};
 }
 
+// The stages (id, plugin) and edges the dashboard draws.
+observability::DashboardInfo dashboard_graph(const Loaded& p) {
+  observability::DashboardInfo d;
+  for (const auto& s : p.spec.stages) {
+    d.stages.emplace_back(s.id, p.plugins.at(s.id)->info().name);
+    for (const auto& in : s.inputs) d.edges.push_back({in.stage, in.output, s.id});
+  }
+  return d;
+}
+
+// The graph as the last applied reload left it: the reloader writes it, /graph.json reads it.
+class LiveGraph {
+ public:
+  void set(observability::DashboardInfo g) {
+    std::lock_guard lock(mu_);
+    graph_.stages = std::move(g.stages);
+    graph_.edges = std::move(g.edges);
+  }
+  observability::DashboardInfo get() const {
+    std::lock_guard lock(mu_);
+    observability::DashboardInfo g;
+    g.stages = graph_.stages;
+    g.edges = graph_.edges;
+    return g;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  observability::DashboardInfo graph_;
+};
+
 // The signals flowctl run takes on its own thread. Blocked before any other thread starts (the
 // runtime's, librdkafka's and the reloader's threads inherit the mask).
 sigset_t run_signals() {
@@ -99,8 +130,13 @@ class Reloader {
   };
 
   Reloader(runtime::Runtime& rt, std::string file, std::vector<std::string> sets, std::optional<std::string> duration,
-           std::vector<std::string> plugin_paths)
-      : rt_(rt), file_(std::move(file)), sets_(std::move(sets)), duration_(std::move(duration)), paths_(std::move(plugin_paths)) {
+           std::vector<std::string> plugin_paths, std::function<void(observability::DashboardInfo)> applied = {})
+      : rt_(rt),
+        file_(std::move(file)),
+        sets_(std::move(sets)),
+        duration_(std::move(duration)),
+        paths_(std::move(plugin_paths)),
+        applied_(std::move(applied)) {
     thread_ = std::thread([this] { serve(); });
   }
   ~Reloader() {
@@ -158,12 +194,14 @@ class Reloader {
       }
       return {422, errors + "reload refused: the pipeline goes on unchanged\n"};
     }
+    observability::DashboardInfo graph = dashboard_graph(*loaded);
     const auto result = rt_.reload(std::move(loaded->spec), std::move(loaded->plugins));
     if (!result.ok) {
       runtime::write_log(LogLevel::Error, "flow",
                          fmt::format("reload of '{}' refused: {}; the pipeline goes on unchanged", file_, result.message));
       return {409, "reload refused: " + result.message + "\n"};
     }
+    if (applied_) applied_(std::move(graph));
     return {200, result.message + "\n"};
   }
 
@@ -172,6 +210,7 @@ class Reloader {
   const std::vector<std::string> sets_;
   const std::optional<std::string> duration_;
   const std::vector<std::string> paths_;
+  const std::function<void(observability::DashboardInfo)> applied_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<std::promise<Answer>>> queue_;
@@ -306,16 +345,18 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
       return;
     }
     runtime::TapHub taps;  // outlives the runtime and the metrics server
-    observability::DashboardInfo dash;
+    observability::DashboardInfo dash = dashboard_graph(*loaded);
     dash.taps = &taps;
     dash.stage = args->dashboard.empty() ? loaded->spec.dashboard_stage : args->dashboard;
     for (const auto& s : loaded->spec.stages) {
       const auto& info = loaded->plugins.at(s.id)->info();
-      dash.stages.emplace_back(s.id, info.name);
       if (info.main_output) taps.point(s.id);  // known before the first cycle builds its drivers
       for (const auto& o : info.extra_outputs) taps.point(s.id + "." + o);
-      for (const auto& in : s.inputs) dash.edges.push_back({in.stage, in.output, s.id});
     }
+    // The graph /graph.json serves, replaced by each applied reload.
+    auto live = std::make_shared<LiveGraph>();
+    live->set(dash);
+    dash.current = [live] { return live->get(); };
     if (!dash.stage.empty() && !taps.has(dash.stage)) {  // an unknown stage, or an output it does not have
       std::string known;
       for (const auto& n : taps.names()) known += (known.empty() ? "" : ", ") + n;
@@ -333,7 +374,8 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
       const sigset_t blocked = run_signals();
       pthread_sigmask(SIG_BLOCK, &blocked, nullptr);  // before any thread starts
       runtime::Runtime rt(std::move(loaded->spec), loaded->plugins, opts);
-      Reloader reloader(rt, args->file, args->sets, args->duration, g.plugin_paths);  // gone before rt is
+      Reloader reloader(rt, args->file, args->sets, args->duration, g.plugin_paths,
+                        [live](observability::DashboardInfo g) { live->set(std::move(g)); });  // gone before rt is
       SignalWatcher signals(rt, reloader);
       dash.reload = [&reloader] {
         const auto a = reloader.request("POST /reload").get();

@@ -1,5 +1,6 @@
 // The dashboard page: hand-written SVG and JavaScript, served by flowctl itself (no CDN, no
-// vendored library). It reads /graph.json once, /metrics.json every second, and a tap on the
+// vendored library). It reads /graph.json at start (and again when the stages change: a
+// reload), /metrics.json every second, and a tap on the
 // dashboard stage (/tap, Server-Sent Events): numeric columns get a chart per column with one
 // line per key (sensor_id), other columns a table of the latest values per key.
 #include "observability/dashboard_page.hpp"
@@ -156,8 +157,14 @@ function drawMetrics(s){
   drawGraph(s);
   last = s;
 }
+const idsOf = list => list.slice().sort().join('\n');
 async function tick(){
-  try{ drawMetrics(await (await fetch('metrics.json')).json()); }catch(e){ el('meta').textContent='pipeline not reachable: '+e; }
+  try{
+    const s = await (await fetch('metrics.json')).json();
+    // A reload that adds or removes stages: the graph is read again.
+    if(idsOf(s.stages.map(x=>x.id)) !== idsOf(graph.stages.map(x=>x[0]))) graph = await (await fetch('graph.json')).json();
+    drawMetrics(s);
+  }catch(e){ el('meta').textContent='pipeline not reachable: '+e; }
   drawCharts();
 }
 async function start(){

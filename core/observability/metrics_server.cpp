@@ -160,7 +160,10 @@ MetricsServer::MetricsServer(const std::string& host, int port, std::function<ru
     for (const auto& e : info.edges)
       if (info.stage.empty()) info.stage = e.to;  // first stage with an input
   srv.Get("/graph.json", [info](const httplib::Request&, httplib::Response& res) {
-    res.set_content(graph_json(info), "application/json");
+    if (!info.current) return res.set_content(graph_json(info), "application/json");
+    DashboardInfo now = info.current();
+    now.stage = info.stage;
+    res.set_content(graph_json(now), "application/json");
   });
   // Server-Sent Events: one `data:` event per sampled row; `event: dropped` says how many
   // samples this reader missed because it was slower than the data.

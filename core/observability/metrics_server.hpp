@@ -28,6 +28,9 @@ struct DashboardInfo {
   };
   std::vector<std::pair<std::string, std::string>> stages;  // id, plugin
   std::vector<Edge> edges;
+  // The stages and edges as they are now, when a reload can change them (flowctl run sets it);
+  // unset, /graph.json serves `stages` and `edges`.
+  std::function<DashboardInfo()> current;
   // POST /reload: status and text of the answer (flowctl run's reloader); 404 without it.
   std::function<std::pair<int, std::string>()> reload;
 };

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 
 d=$work/r
 mkdir -p "$d"
-pipeline() {  # pipeline WINDOW [RUN]: the file, with the csv stage's window (and a run: map)
+pipeline() {  # pipeline WINDOW [RUN [MORE]]: the file, with the csv stage's window (a run: map, more stages)
   cat >"$d/p.yaml" <<YAML
 name: reload
 run: ${2:-{\}}
@@ -26,6 +26,7 @@ stages:
     plugin: csv-window-sink
     input: validate
     config: {path: '$d/parts', checkpoint_dir: '$d/ckpt', window: $1}
+${3:-}
 YAML
 }
 # Window lengths (ms) of the committed parts, in commit order, one per line.
@@ -83,6 +84,19 @@ pipeline 3s
 grep -q "applied: 1 changed" "$d/reload.out" || { cat "$d/reload.out"; fail "flowctl reload: no summary"; }
 wait_for 60 has_window 3000 || { cat "$d/err"; fail "HTTP: no 3s part after the reload"; }
 echo "ok: flowctl reload: $(cat "$d/reload.out")"
+
+# (3b) A reload that adds a stage, then one that removes it: /graph.json (the dashboard's
+# pipeline graph) follows both.
+graph() { python3 -c "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())" "http://127.0.0.1:$port/graph.json"; }
+graph | grep -q '"print"' && fail "graph.json has a stage 'print' before it was added"
+pipeline 3s "{}" "  - {id: print, plugin: stdout-sink, input: validate}"
+"$flowctl" reload --url "http://127.0.0.1:$port" >"$d/reload.out" 2>"$d/reload.err" || { cat "$d/reload.err"; fail "reload adding a stage failed"; }
+graph | grep -q '\["print","stdout-sink"\]' || { graph; fail "graph.json: no stage 'print' after the reload that added it"; }
+graph | grep -q '{"from":"validate","output":"","to":"print"}' || { graph; fail "graph.json: no edge validate -> print"; }
+pipeline 3s
+"$flowctl" reload --url "http://127.0.0.1:$port" >"$d/reload.out" 2>"$d/reload.err" || { cat "$d/reload.err"; fail "reload removing a stage failed"; }
+! graph | grep -q '"print"' || { graph; fail "graph.json still has 'print' after the reload that removed it"; }
+echo "ok: graph.json follows a stage added and removed by reloads"
 
 # (4) Several SIGHUPs in a row (the kernel may merge some): each taken applies or finds nothing
 # changed; the pipeline goes on.
