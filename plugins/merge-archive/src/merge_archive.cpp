@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -69,6 +70,35 @@ namespace {
 using merge_archive::crash_point;
 
 constexpr std::size_t kChunk = 1u << 20;
+
+// Wall time of a merge's steps, for its log line (the bench reads the merge's own cost there,
+// apart from the pipeline's start-up).
+class Steps {
+ public:
+  void lap(const char* step) {
+    const auto now = std::chrono::steady_clock::now();
+    laps_.emplace_back(step, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+  std::string text() const {
+    double total = 0;
+    std::string detail;
+    for (const auto& [step, secs] : laps_) {
+      total += secs;
+      detail += (detail.empty() ? "" : ", ") + std::string(step) + " " + fixed(secs);
+    }
+    return "in " + fixed(total) + " s (" + detail + ")";
+  }
+
+ private:
+  static std::string fixed(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+    return buf;
+  }
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  std::vector<std::pair<const char*, double>> laps_;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Paths
@@ -750,6 +780,7 @@ class MergeArchive : public flow::Processor {
       positions_.ack();
       return;
     }
+    Steps steps;
     std::vector<std::pair<std::string, std::vector<std::string>>> groups;
     for (const auto& name : pending_) {
       const std::string header = checked_header(name);
@@ -760,12 +791,13 @@ class MergeArchive : public flow::Processor {
     if (groups.size() > 1)
       ctx_->log().warn(std::to_string(groups.size()) + " different headers among the parts of '" +
                        dirs_.parts.string() + "': one archive per header (names end in _h<hash of the header>)");
+    steps.lap("check");
     for (const auto& [header, parts] : groups)
-      merge_job(parts, groups.size() > 1 ? "_h" + fnv_hex(header).substr(0, 8) : std::string());
+      merge_job(parts, groups.size() > 1 ? "_h" + fnv_hex(header).substr(0, 8) : std::string(), steps);
     positions_.ack();
   }
 
-  void merge_job(const std::vector<std::string>& parts, const std::string& suffix) {
+  void merge_job(const std::vector<std::string>& parts, const std::string& suffix, Steps& steps) {
     Job job;
     job.state = "planned";
     job.parts = parts;
@@ -782,8 +814,13 @@ class MergeArchive : public flow::Processor {
             [&] {
               ArchiveWriter w(tmp, o_.gzip && !parquet_only());
               written = write_parts(job.parts, w);
+              steps.lap("copy");
               w.finish();
-              if (parquet_only()) merge_archive::parquet::convert(tmp, tmp, o_.parquet_types);
+              steps.lap("fsync");
+              if (parquet_only()) {
+                merge_archive::parquet::convert(tmp, tmp, o_.parquet_types);
+                steps.lap("parquet");
+              }
             },
             [&] {
               std::error_code ec;
@@ -808,18 +845,25 @@ class MergeArchive : public flow::Processor {
     }
     retry_.run([&] { flow::io::fsync_dir(dirs_.backup); });
     crash_point("archive-renamed");
-    parquet_sibling(dirs_.backup / job.target);
+    if (wants(o_, "parquet") && !parquet_only()) {
+      steps.lap("rename");
+      parquet_sibling(dirs_.backup / job.target);
+      steps.lap("parquet");
+    }
     job.state = "archived";
     write_journal(job);
     crash_point("journal-archived");
+    steps.lap("commit");
 
     cleanup(job);
     job.state = "cleaned";
     write_journal(job);
+    steps.lap("delete");
 
     const fs::path target = dirs_.backup / job.target;
     ctx_->log().info("archived '" + target.string() + "': " + std::to_string(written.rows) + " rows from " +
-                     std::to_string(job.parts.size()) + " parts");
+                     std::to_string(job.parts.size()) + " parts " + steps.text());
+    steps = Steps();
     archives_->add();
     rows_archived_->add(written.rows);
     parts_merged_->add(job.parts.size());
