@@ -553,7 +553,6 @@ class MergeArchive : public flow::Processor {
   void close() override { lock_.release(); }
 
  private:
-
   fs::path journal_path() const { return dirs_.journal / journal_file_; }
 
   void write_journal(const Job& job) { write_journal(job, journal_file_); }
@@ -722,12 +721,7 @@ class MergeArchive : public flow::Processor {
     struct stat st{};
     if (::fstat(fd, &st) != 0) flow::io::throw_errno("cannot read part", p);
     const uint64_t size = static_cast<uint64_t>(st.st_size);
-    if (size != *h.bytes)
-      throw std::runtime_error("part '" + p.string() + "' is " + std::to_string(size) + " bytes, but its manifest "
-                               "entry '" + (commits_dir_ / manifest_name(name)).string() + "' says " +
-                               std::to_string(*h.bytes) +
-                               " (torn or changed after it was committed): restore the part, or remove it and its "
-                               "manifest entry so that its records are delivered again; nothing was merged or deleted");
+    if (size != *h.bytes) throw torn(p, commits_dir_ / manifest_name(name), size, *h.bytes);
     // The header line, and a small part whole, in one read.
     constexpr uint64_t kWhole = 256u << 10;
     std::string& buf = head_buf_;
@@ -798,6 +792,14 @@ class MergeArchive : public flow::Processor {
     return *h.rows;
   }
 
+  // A part whose size differs from its manifest entry's: torn or changed after it was committed.
+  static std::runtime_error torn(const fs::path& p, const fs::path& entry, uint64_t size, uint64_t bytes) {
+    return std::runtime_error("part '" + p.string() + "' is " + std::to_string(size) + " bytes, but its manifest entry '" +
+                              entry.string() + "' says " + std::to_string(bytes) +
+                              " (torn or changed after it was committed): restore the part, or remove it and its "
+                              "manifest entry so that its records are delivered again; nothing was merged or deleted");
+  }
+
   // The text of a state file, or nullopt when it does not exist.
   static std::optional<std::string> read_if_exists(const fs::path& p) {
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
@@ -860,11 +862,7 @@ class MergeArchive : public flow::Processor {
                                  "nothing was deleted");
       throw std::runtime_error("cannot read part '" + p.string() + "': " + ec.message());
     }
-    if (head.bytes && *head.bytes != size)
-      throw std::runtime_error("part '" + p.string() + "' is " + std::to_string(size) + " bytes, but its manifest "
-                               "entry '" + m.string() + "' says " + std::to_string(*head.bytes) +
-                               " (torn or changed after it was committed): restore the part, or remove it and its "
-                               "manifest entry so that its records are delivered again; nothing was merged or deleted");
+    if (head.bytes && *head.bytes != size) throw torn(p, m, size, *head.bytes);
     const int fd = open_part(p);
     if (fd < 0) flow::io::throw_errno("cannot open part", p);
     std::string buf(4096, '\0');

@@ -221,25 +221,43 @@ TEST_F(MergeArchiveTest, TornPartStopsNamingItAndItsEntry) {
 }
 
 // Parts whose entries vouch for them: small ones are copied from the bytes read with the
-// header, large ones (over 256 KiB) in the kernel; either way byte for byte, one header, rows
-// from the entries, offsets from the entries read once.
+// header, large ones (over 256 KiB) in the kernel (read, for gzip); either way byte for byte,
+// one header, rows from the entries, offsets from the entries read once.
 TEST_F(MergeArchiveTest, VouchedPartsAreCopiedByteForByte) {
-  const auto p0 = make_vouched_part(0, 0, 3);
-  const auto p1 = make_vouched_part(1, 3, 20000);  // ~300 KiB
-  const auto p2 = make_vouched_part(2, 20003, 0);  // a header only
-  const auto p3 = make_vouched_part(3, 20003, 5);
-  ASSERT_GT(fs::file_size(parts_ / p1), 256u << 10);
-  StageHarness h(desc(), config());
-  h.open();
-  h.push(events({p0, p1, p2, p3}));
-  h.finish();
-  ASSERT_EQ(archives().size(), 1u);
-  EXPECT_EQ(read_file(backup_ / archives()[0]), kHeader + "\n" + expected_rows(0, 20008));
-  EXPECT_EQ(h.counter("rows_archived"), 20008u);
-  EXPECT_TRUE(visible_files(parts_).empty());
-  EXPECT_TRUE(all_files(commits_).empty());
-  EXPECT_EQ(read_file(parts_ / "_checkpoint" / "archived-offsets.json"),
-            "{\"version\":1,\"ranges\":[{\"source\":\"sensors\",\"partition\":0,\"end\":20008}]}\n");
+  for (const bool gzip : {false, true}) {
+    SCOPED_TRACE(gzip ? "gzip" : "plain");
+    fs::remove_all(parts_);
+    fs::remove_all(backup_);
+    fs::create_directories(commits_);
+    const auto p0 = make_vouched_part(0, 0, 3);
+    const auto p1 = make_vouched_part(1, 3, 20000);  // ~300 KiB
+    const auto p2 = make_vouched_part(2, 20003, 0);  // a header only
+    const auto p3 = make_vouched_part(3, 20003, 5);
+    ASSERT_GT(fs::file_size(parts_ / p1), 256u << 10);
+    StageHarness h(desc(), config(gzip ? "gzip: true\n" : ""));
+    h.open();
+    h.push(events({p0, p1, p2, p3}));
+    h.finish();
+    ASSERT_EQ(archives().size(), 1u);
+    std::string text;
+    if (gzip) {
+      gzFile f = gzopen((backup_ / archives()[0]).c_str(), "rb");
+      ASSERT_NE(f, nullptr);
+      char buf[4096];
+      int n;
+      while ((n = gzread(f, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+      EXPECT_GE(n, 0);
+      gzclose(f);
+    } else {
+      text = read_file(backup_ / archives()[0]);
+    }
+    EXPECT_EQ(text, kHeader + "\n" + expected_rows(0, 20008));
+    EXPECT_EQ(h.counter("rows_archived"), 20008u);
+    EXPECT_TRUE(visible_files(parts_).empty());
+    EXPECT_TRUE(all_files(commits_).empty());
+    EXPECT_EQ(read_file(parts_ / "_checkpoint" / "archived-offsets.json"),
+              "{\"version\":1,\"ranges\":[{\"source\":\"sensors\",\"partition\":0,\"end\":20008}]}\n");
+  }
 }
 
 // A vouched part torn after its commit, or of the same size but another header line than its
