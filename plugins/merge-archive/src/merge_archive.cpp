@@ -508,7 +508,8 @@ class MergeArchive : public flow::Processor {
       // A part without its manifest entry is not committed (a crash came between its rename
       // and its entry): its sink removes it and its records are delivered again.
       if (entries && !entries->contains(manifest_name(name))) {
-        ctx.log().warn("leaving part '" + (dirs_.parts / name).string() + "' alone: it has no manifest entry (not committed)");
+        ctx.log().warn("leaving part '" + (dirs_.parts / name).string() +
+                       "' alone: it has no manifest entry (not committed)");
         continue;
       }
       pending_.emplace(std::move(key), std::move(name));
@@ -571,7 +572,8 @@ class MergeArchive : public flow::Processor {
   void remove_journal(const std::string& file) {
     std::error_code ec;
     fs::remove(dirs_.journal / file, ec);
-    if (ec) throw std::runtime_error("cannot remove merge journal '" + (dirs_.journal / file).string() + "': " + ec.message());
+    if (ec)
+      throw std::runtime_error("cannot remove merge journal '" + (dirs_.journal / file).string() + "': " + ec.message());
   }
 
   // Finishes the interrupted jobs of this parts_dir found in journal_dir (journals of other
@@ -739,7 +741,8 @@ class MergeArchive : public flow::Processor {
       if (scan.header_done() && body == 0) body = from;
     };
     for (;;) {
-      const std::size_t want = static_cast<std::size_t>(std::min<uint64_t>(size, have == 0 && size <= kWhole ? size : have + 4096));
+      const uint64_t next = have == 0 && size <= kWhole ? size : have + 4096;
+      const std::size_t want = static_cast<std::size_t>(std::min<uint64_t>(size, next));
       if (want <= have) break;
       if (buf.size() < want) buf.resize(std::max<std::size_t>(want, 4096));
       const ssize_t n = ::pread(fd, buf.data() + have, want - have, static_cast<off_t>(have));
@@ -794,8 +797,8 @@ class MergeArchive : public flow::Processor {
 
   // A part whose size differs from its manifest entry's: torn or changed after it was committed.
   static std::runtime_error torn(const fs::path& p, const fs::path& entry, uint64_t size, uint64_t bytes) {
-    return std::runtime_error("part '" + p.string() + "' is " + std::to_string(size) + " bytes, but its manifest entry '" +
-                              entry.string() + "' says " + std::to_string(bytes) +
+    return std::runtime_error("part '" + p.string() + "' is " + std::to_string(size) + " bytes, but its manifest " +
+                              "entry '" + entry.string() + "' says " + std::to_string(bytes) +
                               " (torn or changed after it was committed): restore the part, or remove it and its "
                               "manifest entry so that its records are delivered again; nothing was merged or deleted");
   }
