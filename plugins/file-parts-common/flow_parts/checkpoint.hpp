@@ -101,31 +101,39 @@ inline DeliveryRegistry::Ends committed_ends(const std::filesystem::path& checkp
   return ends;
 }
 
-// Adds the ends of the given manifest entries to <checkpoint>/archived-offsets.json (by maximum,
-// so repeating it is harmless), before merge-archive deletes those entries.
-inline void record_archived_offsets(const std::filesystem::path& checkpoint, const std::vector<std::string>& parts) {
+// Adds the ends of `ranges` (those of the manifest entries merge-archive is about to delete) to
+// <checkpoint>/archived-offsets.json, by maximum, so repeating it is harmless.
+inline void record_archived_ranges(const std::filesystem::path& checkpoint, const std::vector<PositionRange>& ranges) {
   std::map<std::pair<std::string, int32_t>, int64_t> ends;
-  auto add = [&](const std::filesystem::path& p) {
-    for (const auto& r : read_ranges(p)) {
+  auto add = [&](const std::vector<PositionRange>& list) {
+    for (const auto& r : list) {
       auto [it, inserted] = ends.emplace(std::make_pair(r.source, r.partition), r.end);
       if (!inserted) it->second = std::max(it->second, r.end);
     }
   };
-  bool any = false;
-  for (const auto& name : parts) {
-    const auto m = commits_dir(checkpoint) / manifest_name(name);
-    if (std::filesystem::exists(m)) {
-      add(m);
-      any = true;
-    }
-  }
-  if (!any) return;
+  add(ranges);
   const auto file = checkpoint / kArchivedOffsets;
-  if (std::filesystem::exists(file)) add(file);
+  if (std::filesystem::exists(file)) add(read_ranges(file));
   std::vector<PositionRange> out;
   for (const auto& [key, end] : ends) out.push_back({key.first, key.second, end, end});
   const std::string j = archived_offsets_json(out);
   io::atomic_write_file(checkpoint, kArchivedOffsets, j, true);
+}
+
+// The same for the entries of `parts` still in <checkpoint>/commits, read from their files
+// (nothing is written when none is left).
+inline void record_archived_offsets(const std::filesystem::path& checkpoint, const std::vector<std::string>& parts) {
+  std::vector<PositionRange> ranges;
+  bool any = false;
+  for (const auto& name : parts) {
+    const auto m = commits_dir(checkpoint) / manifest_name(name);
+    if (std::filesystem::exists(m)) {
+      const auto r = read_ranges(m);
+      ranges.insert(ranges.end(), r.begin(), r.end());
+      any = true;
+    }
+  }
+  if (any) record_archived_ranges(checkpoint, ranges);
 }
 
 inline Job read_journal(const std::filesystem::path& p) {

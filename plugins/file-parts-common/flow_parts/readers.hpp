@@ -27,10 +27,12 @@ class FormatError : public std::runtime_error {
 };
 
 // What the readers take from a manifest entry: the input ranges its part holds and, when it
-// records one, the part's size (merge-archive checks the part against it).
+// records them, the part's size, record count and header line (merge-archive checks the part
+// against them).
 struct ManifestEntry {
   std::vector<PositionRange> ranges;
   std::optional<uint64_t> bytes, rows;  // the part's size and record count
+  std::optional<std::string> header;
 };
 ManifestEntry parse_manifest(std::string_view text);
 

@@ -82,6 +82,8 @@ ManifestEntry parse_manifest(std::string_view text) {
   if (doc["bytes"].get_uint64().get(bytes) == simdjson::SUCCESS) m.bytes = bytes;
   uint64_t rows = 0;
   if (doc["rows"].get_uint64().get(rows) == simdjson::SUCCESS) m.rows = rows;
+  std::string_view header;
+  if (doc["header"].get_string().get(header) == simdjson::SUCCESS) m.header = std::string(header);
   return m;
 }
 

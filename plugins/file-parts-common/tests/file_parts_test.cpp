@@ -61,6 +61,31 @@ TEST(FileParts, CommittedEndsAreTheHighestOverEntriesAndArchivedOffsets) {
   EXPECT_EQ(r[0], (flow::PositionRange{"t", 0, 0, 20}));
 }
 
+// What merge-archive reads from an entry once: size, rows, header and ranges; the ranges' ends
+// are then folded into archived-offsets.json by maximum, with what it already holds.
+TEST(FileParts, ManifestEntryReadsBackAndItsEndsFoldIntoArchivedOffsets) {
+  Tmp t;
+  Manifest m;
+  m.part = part_name("part", "r", 0, 0, 0);
+  m.rows = 7;
+  m.bytes = 123;
+  m.header = "a,\"b\nc\",d";
+  m.ranges = {{"t", 0, 0, 10}, {"u", 2, 3, 5}};
+  const auto e = parse_manifest(manifest_json(m));
+  EXPECT_EQ(e.rows, 7u);
+  EXPECT_EQ(e.bytes, 123u);
+  EXPECT_EQ(e.header, m.header);
+  EXPECT_FALSE(parse_manifest(R"({"version":1,"ranges":[]})").header);
+  std::ofstream(t.p / kArchivedOffsets) << R"({"version":1,"ranges":[{"source":"t","partition":0,"end":30},)"
+                                        << R"({"source":"v","partition":0,"end":4}]})";
+  record_archived_ranges(t.p, e.ranges);
+  const auto ends = committed_ends(t.p);
+  EXPECT_EQ(ends.at({"t", 0}), 30);  // the file's end is higher
+  EXPECT_EQ(ends.at({"u", 2}), 5);
+  EXPECT_EQ(ends.at({"v", 0}), 4);
+  EXPECT_EQ(ends.size(), 3u);
+}
+
 TEST(FileParts, ASecondLockOnADirectoryFailsNamingTheHolder) {
   Tmp t;
   DirLock first(t.p, holder_text("run-1", "csv"));
