@@ -1,7 +1,7 @@
 // csv-window-sink's manifest entry reader (flow_parts/readers.hpp, parse_manifest), which every
 // sink's open() and merge-archive run over <checkpoint>/commits. Beyond "no crash": only
 // FormatError escapes, with a message; an accepted entry has sane ranges and reads back the same
-// after being written again (manifest_json coalesces ranges, so compare coalesced).
+// after being written again (manifest_json coalesces ranges, so compare coalesced), header too.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -26,7 +26,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   m.part = "p-r-c0000-000000-0000.csv";
   m.bytes = e.bytes.value_or(0);
   m.ranges = e.ranges;
+  m.header = e.header.value_or("");
   const ManifestEntry back = parse_manifest(manifest_json(m));  // must not throw
   if (back.ranges != coalesce(e.ranges) || back.bytes != m.bytes) std::abort();
+  // The header line (merge-archive checks each part's against it) survives byte for byte: the
+  // parser only accepts valid UTF-8, which the writer's escaping keeps as it is.
+  if (e.header && back.header != e.header) std::abort();
   return 0;
 }
