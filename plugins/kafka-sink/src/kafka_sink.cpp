@@ -91,9 +91,8 @@ class KafkaSink : public flow::Processor {
           "partition); auto: on with brokers: embedded or when the brokers are the mock cluster (flowctl broker)")
         .one_of({"auto", "on", "off"});
     t.add("watch_groups", &Options::watch_groups,
-          "Consumer groups the retention guard waits for from the start (a group that never committed reads from the "
-          "partition's start); the groups of this process's consumers on the same brokers are watched too, once "
-          "they commit offsets of the topic");
+          "Consumer groups the retention guard waits for (a group that never committed counts from the partition's "
+          "start); empty: the groups of this process's consumers on the same brokers (brokers: embedded)");
     t.add("max_unconsumed_bytes", &Options::max_unconsumed_bytes,
           "Retention guard: most bytes per partition past the slowest watched group's committed offset (80% of the "
           "mock cluster's 5 MiB)")
@@ -285,6 +284,7 @@ class KafkaSink : public flow::Processor {
     s.bootstrap = bootstrap_;
     s.partitions = partitions;
     s.groups = o_.watch_groups;
+    s.discover = o_.watch_groups.empty();
     s.max_bytes = static_cast<int64_t>(o_.max_unconsumed_bytes.bytes);
     s.max_records = o_.max_unconsumed_records;
     for (const auto& [k, v] : o_.librdkafka)  // how to connect, not how to produce
@@ -300,8 +300,9 @@ class KafkaSink : public flow::Processor {
         "retention guard on ({}): producing waits before a partition of '{}' holds more than {} / {} records not "
         "committed by {}",
         why, o_.topic, mib(max_bytes()), o_.max_unconsumed_records,
-        named.empty() ? "this process's consumer groups (once they commit; watch_groups names another process's)"
-                      : "consumer group(s) " + named + " and this process's consumer groups"));
+        named.empty() ? "the consumer groups of this process's consumers on the same brokers (watch_groups names "
+                        "others)"
+                      : "consumer group(s) " + named));
   }
 
   // Waits until a record of `size` bytes fits under the guard's limits. False when the stage is
@@ -312,6 +313,10 @@ class KafkaSink : public flow::Processor {
     Clock::time_point since, moved;
     uint64_t progress = 0;
     flow::kafka::RetentionGuard::Room r;
+    if (!guard_started_) {  // every stage is open now: see which consumers there are
+      guard_started_ = true;
+      guard_->wait_fresh_round(std::chrono::seconds(5), ctx_->stop_token());
+    }
     for (;;) {
       rd_kafka_poll(rk_, 0);  // delivery reports: what is in the log now
       throw_if_failed();
@@ -432,6 +437,7 @@ class KafkaSink : public flow::Processor {
   std::string error_;
   std::unique_ptr<flow::kafka::RetentionGuard> guard_;  // see start_guard()
   int64_t room_bytes_ = 0, room_records_ = 0;          // what may go before the guard is asked again
+  bool guard_started_ = false;
   static constexpr std::chrono::seconds kQuiet{2};     // no wait for this long ends a stretch of waits
   bool held_ = false;                                  // in a stretch of waits (logged at its start and end)
   std::chrono::steady_clock::time_point held_since_, last_wait_;

@@ -110,7 +110,7 @@ class RetentionGuard {
     std::string topic, bootstrap;
     int32_t partitions = 1;
     std::vector<std::string> groups;  // watch_groups: watched from the start
-    bool discover = true;             // and this process's consumer groups, once they commit here
+    bool discover = true;             // without watch_groups: this process's consumer groups
     int64_t max_bytes = kMockMaxBytes * 4 / 5, max_records = kMockMaxMessageSets * 4 / 5;
     std::chrono::milliseconds interval{200};
     std::map<std::string, std::string> client;  // connection properties for the offset readers
@@ -200,6 +200,14 @@ class RetentionGuard {
     std::unique_lock lock(mu_);
     const uint64_t seen = rounds_;
     cv_.wait_for(lock, stop, timeout, [&] { return rounds_ != seen || stopping_; });
+  }
+
+  // Waits for a round that started after this call: before the first record, so the groups of
+  // consumers opened after this stage are watched from the start.
+  void wait_fresh_round(std::chrono::milliseconds timeout, std::stop_token stop) {
+    std::unique_lock lock(mu_);
+    const uint64_t seen = rounds_;
+    cv_.wait_for(lock, stop, timeout, [&] { return rounds_ >= seen + 2 || stopping_; });
   }
 
   // Grows whenever a watched group commits further on a watched partition.
@@ -305,16 +313,14 @@ class RetentionGuard {
     std::vector<std::string> newly;
     for (const auto& g : groups) {
       const auto offsets = committed(g);
-      const bool expl = explicit_.count(g) != 0;
       bool any = false;
       for (int32_t p = 0; p < s_.partitions; ++p) {
         std::optional<int64_t> at = offsets[p];
-        // A named group that never committed here reads from the start: it is waited for.
-        if (!at && expl) {
+        // A group that never committed here reads from the start when it comes: it is waited for.
+        if (!at) {
           if (!lows) lows = low_watermarks(readers_[g].group);
           at = (*lows)[p];
         }
-        if (!at) continue;  // a group of this process that has not read this topic yet
         any = true;
         if (!floor[p] || *at < *floor[p]) {
           floor[p] = *at;
@@ -335,9 +341,9 @@ class RetentionGuard {
     }
     for (const auto& g : newly)
       if (watched_.insert(g).second && !explicit_.count(g))
-        ctx_.log().info(fmt::format("retention guard: watching consumer group '{}' (a consumer in this process that "
-                                    "committed offsets of '{}')",
-                                    g, s_.topic));
+        ctx_.log().info(fmt::format("retention guard: watching consumer group '{}' (a consumer in this process on "
+                                    "the same brokers)",
+                                    g));
   }
 
   Settings s_;
