@@ -274,8 +274,11 @@ class KafkaSink : public flow::Processor {
     if (why.empty()) why = "retention_guard: on";
     const rd_kafka_metadata_t* md = nullptr;
     int32_t partitions = 0;
-    if (rd_kafka_metadata(rk_, 0, rkt_, &md, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1)
-      partitions = md->topics[0].partition_cnt;
+    // All topics, as check_metadata() asks: a request for the topic handle alone keeps
+    // rd_kafka_destroy() waiting a second more.
+    if (rd_kafka_metadata(rk_, 1, nullptr, &md, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+      for (int i = 0; i < md->topic_cnt; ++i)
+        if (o_.topic == md->topics[i].topic) partitions = md->topics[i].partition_cnt;
     if (md) rd_kafka_metadata_destroy(md);
     if (partitions <= 0) throw std::runtime_error(fmt::format("retention guard: cannot read the partitions of topic '{}' "
                                                               "on {}", o_.topic, brokers_text()));

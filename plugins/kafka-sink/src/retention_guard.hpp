@@ -206,8 +206,10 @@ class RetentionGuard {
   // consumers opened after this stage are watched from the start.
   void wait_fresh_round(std::chrono::milliseconds timeout, std::stop_token stop) {
     std::unique_lock lock(mu_);
-    const uint64_t seen = rounds_;
-    cv_.wait_for(lock, stop, timeout, [&] { return rounds_ >= seen + 2 || stopping_; });
+    const uint64_t done = rounds_ + (in_round_ ? 2 : 1);
+    want_round_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, stop, timeout, [&] { return rounds_ >= done || stopping_; });
   }
 
   // Grows whenever a watched group commits further on a watched partition.
@@ -296,12 +298,15 @@ class RetentionGuard {
         for (const auto& g : LocalGroups::get().of(s_.bootstrap))
           if (!g.ends_with(kHandoverSuffix) && !ignored_.count(g)) groups.insert(g);
       for (const auto& g : ignored_) groups.erase(g);
+      in_round_ = true;
+      want_round_ = false;
       lock.unlock();
       round(groups);
       lock.lock();
+      in_round_ = false;
       ++rounds_;
       cv_.notify_all();
-      cv_.wait_for(lock, s_.interval, [&] { return stopping_; });
+      cv_.wait_for(lock, s_.interval, [&] { return stopping_ || want_round_; });
     }
   }
 
@@ -352,6 +357,7 @@ class RetentionGuard {
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   bool stopping_ = false;
+  bool in_round_ = false, want_round_ = false;
   uint64_t rounds_ = 0, progress_ = 0;
   std::vector<Part> parts_;
   std::set<std::string> ignored_, watched_;
