@@ -16,7 +16,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -118,7 +117,7 @@ class RetentionGuard {
 
   // How much more may be produced now, and the partition that limits it.
   struct Room {
-    int64_t bytes = std::numeric_limits<int64_t>::max() / 2, records = std::numeric_limits<int64_t>::max() / 2;
+    int64_t bytes = 0, records = 0;
     bool idle = true;  // nothing unconsumed nor in flight: even a record over the limit may go
     int32_t partition = -1;
     PartitionLedger::Usage usage;
@@ -188,7 +187,11 @@ class RetentionGuard {
         r.group = part.group;
       }
     }
-    if (r.partition < 0) return r;  // nothing watched: no limit
+    if (r.partition < 0) {  // nothing watched: no limit, but ask again (a group may come)
+      r.bytes = s_.max_bytes;
+      r.records = s_.max_records;
+      return r;
+    }
     r.bytes = s_.max_bytes - worst_bytes - inflight_bytes_;
     r.records = s_.max_records - worst_records - inflight_records_;
     r.idle = worst_bytes == 0 && worst_records == 0 && inflight_records_ == 0;

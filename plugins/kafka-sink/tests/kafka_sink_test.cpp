@@ -217,6 +217,55 @@ TEST(KafkaSinkRetentionGuard, NoGroupNoWait) {
   h.close();
 }
 
+// A named group that commits nothing further fails the stage after retention_stall_timeout,
+// naming the group; nothing past the limit was produced and the batch is not acknowledged.
+TEST(KafkaSinkRetentionGuard, StalledNamedGroupFailsNamingIt) {
+  flow::kafka::EmbeddedBroker broker(1);
+  broker.ensure_topic("t", 1);
+  flow::testing::StageHarness h(desc(), "{brokers: '" + broker.bootstrap() +
+                                            "', topic: t, watch_groups: gone, max_unconsumed_bytes: 2KiB, "
+                                            "retention_stall_timeout: 500ms}");
+  h.open();
+  flow::testing::AckLog acks;
+  try {
+    h.push(flow::testing::raw_batch(values(200), acks.track(0, 200)));
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("consumer group 'gone' committed nothing further"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(acks.all_acked());
+  EXPECT_LT(end_offset(broker.bootstrap(), "t"), 20);
+  h.close();
+}
+
+// A group of a consumer in this process (found, not named) that never commits on the topic is a
+// consumer of something else: after retention_stall_timeout it is no longer waited for.
+TEST(KafkaSinkRetentionGuard, FoundGroupThatNeverCommitsIsDroppedAfterTheStallTimeout) {
+  flow::kafka::EmbeddedBroker broker(1);
+  broker.ensure_topic("t", 1);
+  flow::kafka::Conf conf;
+  conf.set("bootstrap.servers", broker.bootstrap()).set("group.id", "elsewhere");
+  rd_kafka_t* other = conf.create(RD_KAFKA_CONSUMER);  // listed: as a kafka-source's would be
+  flow::testing::StageHarness h(desc(), "{brokers: '" + broker.bootstrap() +
+                                            "', topic: t, max_unconsumed_bytes: 2KiB, retention_stall_timeout: 500ms}");
+  h.open();
+  flow::testing::AckLog acks;
+  h.push(flow::testing::raw_batch(values(200), acks.track(0, 200)));
+  h.finish();
+  EXPECT_TRUE(acks.all_acked());
+  EXPECT_EQ(h.counter("retention_waits"), 1u);
+  bool watched = false, dropped = false;
+  for (const auto& l : h.logs()) {
+    watched = watched || l.find("watching consumer group 'elsewhere'") != std::string::npos;
+    dropped = dropped || l.find("consumer group 'elsewhere' committed nothing further") != std::string::npos;
+  }
+  EXPECT_TRUE(watched);
+  EXPECT_TRUE(dropped);
+  h.close();
+  rd_kafka_destroy(other);
+}
+
 TEST(KafkaSinkConfig, RetentionGuardOnNeedsOffsets) {
   flow::testing::StageHarness h(desc(), "{brokers: embedded, topic: t, retention_guard: on, acks: 0}");
   auto errors = h.check();
