@@ -66,6 +66,31 @@ struct LogRoutes {
   }
 };
 
+// The consumer groups of this process's consumers, by bootstrap servers, filled as Conf creates
+// them: kafka-sink's retention guard watches the groups that consume in the same process
+// (`brokers: embedded`) without being told their names. Process-wide and never destroyed, like
+// LogRoutes.
+class LocalGroups {
+ public:
+  static LocalGroups& get() {
+    static auto* g = new LocalGroups;
+    return *g;
+  }
+  void add(const std::string& bootstrap, const std::string& group) {
+    std::lock_guard lock(mu_);
+    by_bootstrap_[bootstrap].insert(group);
+  }
+  std::set<std::string> of(const std::string& bootstrap) const {
+    std::lock_guard lock(mu_);
+    auto it = by_bootstrap_.find(bootstrap);
+    return it == by_bootstrap_.end() ? std::set<std::string>{} : it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::set<std::string>> by_bootstrap_;
+};
+
 // Owns an rd_kafka_conf_t until handed to rd_kafka_new().
 class Conf {
  public:
@@ -81,6 +106,8 @@ class Conf {
     char err[512];
     if (rd_kafka_conf_set(conf_, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
       throw std::runtime_error("librdkafka property '" + key + "' = '" + value + "': " + err);
+    if (key == "group.id") group_ = value;
+    if (key == "bootstrap.servers") bootstrap_ = value;
     return *this;
   }
   Conf& set_all(const std::map<std::string, std::string>& props) {
@@ -92,6 +119,11 @@ class Conf {
   Conf& log_to(LogSink sink) {
     log_ = std::make_shared<LogSink>(std::move(sink));
     rd_kafka_conf_set_log_cb(conf_, &LogRoutes::log_cb);
+    return *this;
+  }
+  // A consumer that only reads a group's offsets (the retention guard's) is not one of its members.
+  Conf& unlisted() {
+    listed_ = false;
     return *this;
   }
   // rd_kafka_new() takes ownership on success only.
@@ -110,12 +142,15 @@ class Conf {
     }
     if (!rk) throw std::runtime_error(std::string("cannot create Kafka client: ") + err);
     conf_ = nullptr;
+    if (type == RD_KAFKA_CONSUMER && listed_ && !group_.empty()) LocalGroups::get().add(bootstrap_, group_);
     return rk;
   }
 
  private:
   rd_kafka_conf_t* conf_;
   std::shared_ptr<LogSink> log_;
+  std::string group_, bootstrap_;
+  bool listed_ = true;
 };
 
 struct TopicPartitionListDeleter {
