@@ -750,6 +750,37 @@ TEST_F(KafkaE2E, RecordsDroppedByRetentionBeforeConsumingFailTheExactlyOnceRun) 
   EXPECT_EQ(committed_first_cells({out}).size(), 100u) << "wrote past the gap";
 }
 
+// The same when the group has never read or committed anything: the mock cluster's log starts
+// at offset 0, so a first record past it means the broker dropped the ones before (librdkafka
+// itself resets to the new log start without a word).
+TEST_F(KafkaE2E, RecordsDroppedBeforeAFreshGroupReadsAnythingFailTheExactlyOnceRun) {
+  if (!built({"json-validator", "csv-window-sink"})) GTEST_SKIP() << "needs json-validator and csv-window-sink";
+  const auto bootstrap = start_broker(1);
+  std::vector<std::string> messages;
+  const std::string pad(1000, 'x');
+  for (int i = 0; i < 7000; ++i)
+    messages.push_back("k\t{\"seq\":" + std::to_string(i) + ",\"temp\":20.5,\"pad\":\"" + pad + "\"}");
+  kcat_produce(bootstrap, messages);
+  Proc low({"kcat", "-C", "-b", bootstrap, "-t", topic_, "-o", "beginning", "-c", "1", "-e", "-q", "-f", "%o\\n"},
+           dir_ / "low.out", dir_ / "low.err");
+  ASSERT_EQ(low.wait(60s), 0) << low.err();
+  const int64_t low_watermark = std::stoll(low.out());
+  ASSERT_GT(low_watermark, 0) << "the broker kept everything; the test needs more data";
+
+  const auto out = dir_ / "out";
+  auto fresh = run_flowctl(write_csv_member("fresh", bootstrap, out, "      exit_at_end: true\n"), "fresh");
+  const auto rc = fresh->wait(120s);
+  ASSERT_TRUE(rc) << "still running";
+  EXPECT_EQ(*rc, 1) << fresh->err();
+  const auto err = fresh->err();
+  EXPECT_NE(err.find(topic_ + "[0]: " + std::to_string(low_watermark) + " record(s) lost before this stage read them: "
+                                                                        "offsets 0 to " +
+                     std::to_string(low_watermark - 1)),
+            std::string::npos)
+      << err;
+  EXPECT_TRUE(committed_first_cells({out}).empty()) << "wrote past the gap";
+}
+
 }  // namespace
 
 namespace {
