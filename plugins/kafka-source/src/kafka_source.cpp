@@ -510,21 +510,25 @@ class KafkaSource {
   // Wakes librdkafka's fetcher (see FetchWaker) when the consumer queue drops to half its limit,
   // in messages or (at the average payload size seen) in bytes. Waking a fetcher that is busy
   // costs one small request, so this fires once per crossing, not while the queue stays low; and,
-  // in case the byte estimate missed the fetcher's stop, when the queue ran dry while a partition
-  // has more to read (at most every 50 ms).
+  // in case the byte estimate missed the fetcher's stop, when the queue ran dry after holding a
+  // quarter of the limit since the last wake-up, while a partition has more to read and none is
+  // paused (a consumer keeping up with a live topic never sees its queue that full).
   void wake_fetcher(ssize_t got, std::size_t asked) {
     for (ssize_t i = 0; i < got; ++i) seen_bytes_ += msgs_[static_cast<std::size_t>(i)]->len;
     seen_msgs_ += static_cast<uint64_t>(got);
     int64_t limit = queued_messages_;
     if (seen_msgs_ > 0) limit = std::min<int64_t>(limit, queued_bytes_ / std::max<int64_t>(int64_t(seen_bytes_ / seen_msgs_), 1));
     const int64_t q = rd_kafka_queue_length(queue_);
+    peak_queued_ = std::max(peak_queued_, q + got);
     bool wake = q <= limit / 2 && last_queued_ > limit / 2;
-    if (!wake && q == 0 && static_cast<std::size_t>(got) < asked && Clock::now() - last_wake_ >= 50ms)
+    if (!wake && q == 0 && static_cast<std::size_t>(got) < asked && !paused_ && peak_queued_ >= limit / 4 &&
+        Clock::now() - last_wake_ >= 50ms)
       wake = std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return !p.second.eof; });
     if (wake) {
       waker_->wake();
       wakes_->add();
       last_wake_ = Clock::now();
+      peak_queued_ = 0;
     }
     last_queued_ = q;
   }
@@ -1146,6 +1150,7 @@ class KafkaSource {
   std::unique_ptr<FetchWaker> waker_;                      // the same
   int64_t queued_messages_ = kQueuedMessages, queued_bytes_ = kQueuedKbytes * 1024;
   int64_t last_queued_ = 0;                                // the consumer queue's length at the last poll
+  int64_t peak_queued_ = 0;                                // its most since the last wake-up
   uint64_t seen_msgs_ = 0, seen_bytes_ = 0;                // payload sizes, for the byte limit in messages
   Clock::time_point last_wake_{};
   flow::Counter* wakes_ = nullptr;                         // fetch_wakeups: FetchWaker requests asked for
