@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -66,6 +68,72 @@ bool rebalance_commit_error(rd_kafka_resp_err_t err) {
 class StderrLogger : public flow::Logger {
  public:
   void log(flow::LogLevel, std::string_view m) override { std::fprintf(stderr, "kafka-source: %.*s\n", int(m.size()), m.data()); }
+};
+
+// librdkafka 2.0.2 stops fetching every partition once the consumer queue they all feed holds
+// queued.min.messages or queued.max.messages.kbytes, and decides again only when the leader's
+// broker thread next wakes up: on a request or a response, else after up to a second (2.1 added
+// fetch.queue.backoff.ms for this). With small limits the consumer sat idle most of the time; with
+// large ones the prefetch cost ~100 MiB. Any request to a leader wakes its thread, so once the queue
+// has drained to half its limit this sends one from a thread of its own (ListOffsets for the
+// assigned partitions, answered from the broker's memory): a small prefetch keeps flowing.
+class FetchWaker {
+ public:
+  explicit FetchWaker(rd_kafka_t* rk) : rk_(rk), thread_([this] { loop(); }) {}
+  ~FetchWaker() { stop(); }
+  FetchWaker(const FetchWaker&) = delete;
+  FetchWaker& operator=(const FetchWaker&) = delete;
+
+  // Waits for a request under way (at most 50 ms).
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void add(const Key& k) {
+    std::lock_guard lock(mu_);
+    parts_.insert(k);
+  }
+  void remove(const Key& k) {
+    std::lock_guard lock(mu_);
+    parts_.erase(k);
+  }
+  // Asks for a request; requests asked for while one is under way are one.
+  void wake() {
+    {
+      std::lock_guard lock(mu_);
+      pending_ = true;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stop_ || pending_; });
+      if (stop_) return;
+      pending_ = false;
+      if (parts_.empty()) continue;
+      flow::kafka::TopicPartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(parts_.size())));
+      for (const auto& k : parts_) rd_kafka_topic_partition_list_add(list.get(), k.topic.c_str(), k.partition)->offset = RD_KAFKA_OFFSET_END;
+      lock.unlock();
+      // Only the request matters: the broker thread wakes when it is queued. The answer can wait
+      // behind a fetch the broker holds (fetch.wait.max.ms at the end of the topic), so do not.
+      rd_kafka_offsets_for_times(rk_, list.get(), 50);
+      lock.lock();
+    }
+  }
+
+  rd_kafka_t* rk_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false, pending_ = false;
+  std::set<Key> parts_;
+  std::thread thread_;  // last: started once the members above exist
 };
 
 // The consumer and everything it tracks. One per stage; kept across the cycles of a
@@ -166,16 +234,18 @@ class KafkaSource {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", o_.start)
         .set("enable.partition.eof", "true")
-        // Bounded prefetch: with partitions paused under backpressure this is what memory holds
-        // (the queue limits plus about one fetch response). librdkafka 2.0.2 compares these
-        // limits with the one consumer queue all partitions share, and once the queue is over
-        // either it stops fetching until its broker thread next wakes up (up to about a second;
-        // 2.1 added fetch.queue.backoff.ms for this). With the earlier 8 MiB / 100k-message
-        // limits the consumer sat idle most of the time: 2M records on 64 partitions took 9.8 s
-        // after the group join; with these about 1.9 s (bench/kafka), at ~150 MiB peak RSS.
-        .set("queued.max.messages.kbytes", "32768")
-        .set("queued.min.messages", "300000")
-        .set("fetch.max.bytes", "8388608");
+        // Bounded prefetch: what librdkafka may hold (the consumer queue all partitions feed, plus
+        // about one fetch response), whatever the partition count. Kept small: FetchWaker
+        // restarts fetching once the queue has drained to half of it, where librdkafka 2.0.2
+        // would wait up to a second (see FetchWaker, and bench/kafka for the measurements).
+        .set("queued.max.messages.kbytes", std::to_string(kQueuedKbytes))
+        .set("queued.min.messages", std::to_string(kQueuedMessages))
+        .set("fetch.max.bytes", std::to_string(kFetchMaxBytes))
+        // How long a broker may hold a fetch that finds nothing new (500 ms by default). Other
+        // requests on that connection wait behind it (the lag queries, FetchWaker's, those of
+        // close). On the mock cluster: 250k 1 KiB messages on 64 partitions took 1.6 s after the
+        // group join with 500 ms, 0.8 s with 100 ms (bench/kafka).
+        .set("fetch.wait.max.ms", "100");
     if (o_.max_poll_interval.count() > 0) {
       const auto ms = o_.max_poll_interval.count();
       conf.set("max.poll.interval.ms", std::to_string(ms));
@@ -187,6 +257,8 @@ class KafkaSource {
       }
     }
     conf.set_all(o_.librdkafka);
+    queued_messages_ = conf_int(conf, "queued.min.messages", kQueuedMessages);
+    queued_bytes_ = conf_int(conf, "queued.max.messages.kbytes", kQueuedKbytes) * 1024;
     rd_kafka_conf_set_opaque(conf.get(), this);
     conf.log_to(flow::kafka::log_sink(ctx.log()));  // librdkafka's lines through the stage's logger
     if (o_.partitions.empty()) rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
@@ -200,6 +272,7 @@ class KafkaSource {
     marks_ = std::make_unique<flow::kafka::WatermarkWatcher>(rk_, kLagInterval);
     rd_kafka_poll_set_consumer(rk_);
     queue_ = rd_kafka_queue_get_consumer(rk_);
+    waker_ = std::make_unique<FetchWaker>(rk_);
     if (o_.max_poll_interval.count() > 0)
       pause_after_ = std::min<Clock::duration>(pause_after_, o_.max_poll_interval / 4);
     if (auto problem = flow::kafka::check_metadata(rk_, brokers_text(), o_.topics, 10s, outage_.get()))
@@ -220,6 +293,7 @@ class KafkaSource {
     lost_ = &ctx.counter("offsets_skipped");
     commits_ = &ctx.counter("commits");
     commit_errors_ = &ctx.counter("commit_errors");
+    wakes_ = &ctx.counter("fetch_wakeups");
 
     if (o_.partitions.empty()) {
       flow::kafka::TopicPartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(o_.topics.size())));
@@ -366,6 +440,10 @@ class KafkaSource {
 
  private:
   static constexpr std::size_t kPollMax = 1000;  // messages per rd_kafka_consume_batch_queue call
+  // librdkafka's prefetch limits (overridable through `librdkafka:`), for all partitions together.
+  static constexpr int64_t kQueuedMessages = 50'000;
+  static constexpr int64_t kQueuedKbytes = 8192;
+  static constexpr int64_t kFetchMaxBytes = 4 << 20;
   static constexpr std::chrono::milliseconds kLagInterval{1000};  // kafka_partition_lag's refresh
 
   struct PartState {
@@ -423,6 +501,7 @@ class KafkaSource {
       log().warn(fmt::format("consumer: {}", rd_kafka_err2str(rd_kafka_last_error())));
       return;
     }
+    wake_fetcher(n, max);
     for (ssize_t i = 0; i < n; ++i) {
       bool taken = false;
       try {
@@ -437,6 +516,32 @@ class KafkaSource {
         return;
       }
     }
+  }
+
+  // Wakes librdkafka's fetcher (see FetchWaker) when the consumer queue drops to half its limit,
+  // in messages or (at the average payload size seen) in bytes. Waking a fetcher that is busy
+  // costs one small request, so this fires once per crossing, not while the queue stays low; and,
+  // in case the byte estimate missed the fetcher's stop, when the queue ran dry after holding a
+  // quarter of the limit since the last wake-up, while a partition has more to read and none is
+  // paused (a consumer keeping up with a live topic never sees its queue that full).
+  void wake_fetcher(ssize_t got, std::size_t asked) {
+    for (ssize_t i = 0; i < got; ++i) seen_bytes_ += msgs_[static_cast<std::size_t>(i)]->len;
+    seen_msgs_ += static_cast<uint64_t>(got);
+    int64_t limit = queued_messages_;
+    if (seen_msgs_ > 0) limit = std::min<int64_t>(limit, queued_bytes_ / std::max<int64_t>(int64_t(seen_bytes_ / seen_msgs_), 1));
+    const int64_t q = rd_kafka_queue_length(queue_);
+    peak_queued_ = std::max(peak_queued_, q + got);
+    bool wake = q <= limit / 2 && last_queued_ > limit / 2;
+    if (!wake && q == 0 && static_cast<std::size_t>(got) < asked && !paused_ && peak_queued_ >= limit / 4 &&
+        Clock::now() - last_wake_ >= 50ms)
+      wake = std::any_of(parts_.begin(), parts_.end(), [](const auto& p) { return !p.second.eof; });
+    if (wake) {
+      waker_->wake();
+      wakes_->add();
+      last_wake_ = Clock::now();
+      peak_queued_ = 0;
+    }
+    last_queued_ = q;
   }
 
   // Waits for room downstream; false when the pipeline aborts (a cancelled channel answers
@@ -808,6 +913,7 @@ class KafkaSource {
       PartState ps;
       if (ctx_) ps.lag = &ctx_->gauge("kafka_partition_lag", {{"topic", k.topic}, {"partition", std::to_string(k.partition)}});
       marks_->add({k.topic, k.partition});
+      waker_->add(k);
       std::optional<int64_t> kafka;
       if (have_committed && committed->elems[i].offset >= 0 && !committed->elems[i].err)
         kafka = committed->elems[i].offset;
@@ -947,6 +1053,7 @@ class KafkaSource {
   void forget_lag(const Key& k) {
     if (auto it = parts_.find(k); it != parts_.end() && it->second.lag) it->second.lag->clear();
     marks_->remove({k.topic, k.partition});
+    waker_->remove(k);
   }
 
   // Removes the batch under construction's rows (and waiting messages) of revoked partitions.
@@ -986,6 +1093,14 @@ class KafkaSource {
     }
   }
 
+  // An integer property as librdkafka holds it (after `librdkafka:` overrides), or `fallback`.
+  static int64_t conf_int(flow::kafka::Conf& conf, const char* key, int64_t fallback) {
+    char buf[64];
+    size_t size = sizeof buf;
+    if (rd_kafka_conf_get(conf.get(), key, buf, &size) != RD_KAFKA_CONF_OK) return fallback;
+    return flow::parse_int(buf).value_or(fallback);
+  }
+
   std::string brokers_text() const {
     return o_.brokers == flow::kafka::kEmbedded ? "embedded broker " + bootstrap_ : "brokers " + bootstrap_;
   }
@@ -1022,6 +1137,7 @@ class KafkaSource {
     if (!rk_) return;
     closing_ = true;
     if (marks_) marks_->stop();  // before the handle it queries goes
+    if (waker_) waker_->stop();
     for (const auto& [k, ps] : parts_)
       if (ps.lag) ps.lag->clear();
     for (auto* m : backlog_) rd_kafka_message_destroy(m);
@@ -1044,6 +1160,13 @@ class KafkaSource {
   rd_kafka_t* handover_ = nullptr;  // see handover()
   rd_kafka_t* rk_ = nullptr;
   std::unique_ptr<flow::kafka::WatermarkWatcher> marks_;  // stopped in destroy(), before rk_ goes
+  std::unique_ptr<FetchWaker> waker_;                      // the same
+  int64_t queued_messages_ = kQueuedMessages, queued_bytes_ = kQueuedKbytes * 1024;
+  int64_t last_queued_ = 0;                                // the consumer queue's length at the last poll
+  int64_t peak_queued_ = 0;                                // its most since the last wake-up
+  uint64_t seen_msgs_ = 0, seen_bytes_ = 0;                // payload sizes, for the byte limit in messages
+  Clock::time_point last_wake_{};
+  flow::Counter* wakes_ = nullptr;                         // fetch_wakeups: FetchWaker requests asked for
   std::shared_ptr<OffsetTracker> tracker_ = std::make_shared<OffsetTracker>();
   std::map<Key, PartState> parts_;
   rd_kafka_queue_t* queue_ = nullptr;
