@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
@@ -128,8 +129,8 @@ inline void append_double(std::string& out, double v, int precision = -1) {
   out.append(buf, write_double(buf, v, precision));
 }
 
-// strftime in UTC, remembering the last second formatted: consecutive records of a stream
-// usually share it, so most timestamps cost one comparison and one copy.
+// strftime in UTC, remembering the last seconds formatted: consecutive records of a stream
+// usually share one, so most timestamps cost one comparison and one copy.
 class TimestampFormatter {
  public:
   explicit TimestampFormatter(std::string format = "%Y-%m-%d %H:%M:%S") : format_(std::move(format)) {
@@ -146,14 +147,14 @@ class TimestampFormatter {
     tm.tm_sec = 59;
     char buf[256];
     max_bytes_ = std::strftime(buf, sizeof buf, format_.c_str(), &tm) + 32;
-    last_.reserve(32);
+    for (auto& e : cache_) e.text.reserve(32);
   }
 
   void append(std::string& out, int64_t micros) { out.append(text(micros)); }
   // Writes the text at `p` (at least max_bytes() free); returns its end.
   char* write(char* p, int64_t micros) {
     const std::string& t = text(micros);
-    // A fixed-size copy (no call) when the text is short: `last_` has room for 32 bytes, and
+    // A fixed-size copy (no call) when the text is short: each entry has room for 32 bytes, and
     // so has the space append_rows() keeps for a timestamp cell (max_bytes()).
     if (t.size() <= 32) std::memcpy(p, t.data(), 32);
     else std::memcpy(p, t.data(), t.size());
@@ -165,24 +166,30 @@ class TimestampFormatter {
   const std::string& text(int64_t micros) {
     int64_t secs = micros / 1'000'000;
     if (micros % 1'000'000 < 0) --secs;  // floor for times before 1970
-    if (!valid_ || secs != last_secs_) {
+    // A few recent seconds, by second: rows from many Kafka partitions interleave seconds.
+    Entry& e = cache_[static_cast<uint64_t>(secs) % kCache];
+    if (!e.valid || secs != e.secs) {
       const std::time_t t = static_cast<std::time_t>(secs);
       std::tm tm{};
       gmtime_r(&t, &tm);
       char buf[256];
       const std::size_t n = std::strftime(buf, sizeof buf, format_.c_str(), &tm);
-      last_.assign(buf, std::min(n, max_bytes_));
-      last_secs_ = secs;
-      valid_ = true;
+      e.text.assign(buf, std::min(n, max_bytes_));
+      e.secs = secs;
+      e.valid = true;
     }
-    return last_;
+    return e.text;
   }
 
+  static constexpr std::size_t kCache = 8;
+  struct Entry {
+    std::string text;  // room for 32 bytes, which write() copies at once
+    int64_t secs = 0;
+    bool valid = false;
+  };
   std::string format_;
-  std::string last_;
+  std::array<Entry, kCache> cache_;
   std::size_t max_bytes_ = 0;
-  int64_t last_secs_ = 0;
-  bool valid_ = false;
 };
 
 struct CellOptions {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <limits>
 #include <random>
 
@@ -183,6 +184,25 @@ TEST(CsvFormat, AwkwardStringsSurviveAParseBack) {
     ASSERT_EQ(rows[i].size(), 2u);
     EXPECT_EQ(rows[i][0], strings[i]);
     EXPECT_EQ(rows[i][1], strings[i]);
+  }
+}
+
+
+// The formatter remembers a few seconds: interleaved ones (some sharing a cache slot) are each
+// written as their own time.
+TEST(CsvFormat, InterleavedSecondsAreEachFormattedRight) {
+  flow_csv::TimestampFormatter ts;
+  const int64_t base = 1'749'978'721;
+  for (int i = 0; i < 400; ++i) {
+    const int64_t secs = base + (i * 37) % 120;
+    const std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char want[32];
+    std::strftime(want, sizeof want, "%Y-%m-%d %H:%M:%S", &tm);
+    std::string got;
+    ts.append(got, secs * 1'000'000 + 999'999);
+    ASSERT_EQ(got, want);
   }
 }
 

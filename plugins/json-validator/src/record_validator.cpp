@@ -421,9 +421,11 @@ bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t 
   return true;
 }
 
-// A stream's records usually share their second: reuse the last text's value.
+// A stream's records usually share their second: reuse a recent text's value.
 bool RecordValidator::timestamp(std::size_t f, std::string_view s, int64_t& micros) {
-  LastTime& last = last_time_[f];
+  const std::size_t slot =
+      s.size() < 2 ? 0 : (static_cast<unsigned char>(s[s.size() - 1]) + 3u * static_cast<unsigned char>(s[s.size() - 2])) % kTimeCache;
+  LastTime& last = last_time_[f][slot];
   if (last.valid && same(last.text, s)) {
     micros = last.micros;
     return true;

@@ -125,12 +125,15 @@ class RecordValidator {
   std::vector<Slot> slots_;
   std::vector<uint64_t> seen_;  // generation at which a field was last seen: no per-record reset
   uint64_t generation_ = 0;
-  struct LastTime {  // per timestamp field: the last text parsed, and its value
+  struct LastTime {  // a timestamp text parsed recently, and its value
     bool valid = false;
     std::string text;
     int64_t micros = 0;
   };
-  std::vector<LastTime> last_time_;
+  // Per timestamp field, kTimeCache texts, placed by their last two characters: a batch from
+  // many Kafka partitions mixes several seconds, which one remembered text would keep missing.
+  static constexpr std::size_t kTimeCache = 8;
+  std::vector<std::array<LastTime, kTimeCache>> last_time_;
   std::vector<std::string_view> unknown_keys_;
   std::unordered_set<std::string_view> unknown_set_;
   Reason reason_ = Reason::MalformedJson;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <map>
 #include <string>
 
@@ -119,6 +120,25 @@ TEST(RecordValidator, SimulatorStreamIsClassifiedAsGenerated) {
   EXPECT_EQ(seen["out_of_range"], (std::map<std::string, int>{{"out_of_range", seen["out_of_range"]["out_of_range"]}}));
   EXPECT_EQ(seen["nan"], (std::map<std::string, int>{{"not_finite", seen["nan"]["not_finite"]}}));
   EXPECT_EQ(seen["garbage"], (std::map<std::string, int>{{"invalid_utf8", seen["garbage"]["invalid_utf8"]}}));
+}
+
+
+// Timestamps are cached by text (a few per field): interleaved seconds, including texts that
+// share a cache slot, each read as their own time.
+TEST(RecordValidator, InterleavedTimestampsEachReadTheirOwnTime) {
+  auto v = make(kSensorSchema);
+  const int64_t base = 1'749'978'721;  // 2025-06-15 09:12:01 UTC
+  for (int i = 0; i < 400; ++i) {
+    const int64_t secs = base + (i * 37) % 120;
+    const std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
+    const std::string msg = std::string(R"({"sensor_id":1,"temperature":2,"humidity":3,"timestamp":")") + text + "\"}";
+    ASSERT_TRUE(v.validate(msg)) << v.message();
+    ASSERT_EQ(v.slots()[3].i, secs * 1'000'000) << text;
+  }
 }
 
 }  // namespace
