@@ -187,7 +187,13 @@ class JsonValidator : public flow::Processor {
     for (std::size_t h = 1; h < shares; ++h)
       helpers_[h - 1]->start(job, h * share, h + 1 == shares ? rows : (h + 1) * share);
     Part& mine = main_part_;
-    validate_rows(validator_, job, 0, share, mine);
+    try {
+      validate_rows(validator_, job, 0, share, mine);
+    } catch (...) {
+      // The helpers read this batch: they finish before it goes away with the exception.
+      for (std::size_t h = 1; h < shares; ++h) helpers_[h - 1]->wait();
+      throw;
+    }
     for (std::size_t h = 1; h < shares; ++h) helpers_[h - 1]->wait();
 
     flow::Batch valid = std::move(mine.valid);
