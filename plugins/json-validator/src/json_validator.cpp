@@ -276,8 +276,19 @@ class JsonValidator : public flow::Processor {
       part.valid.column(c).reserve(rows, rows * 16);
       columns.push_back(&part.valid.column(c));
     }
-    const auto& fields = v.fields();
-    const auto& slots = v.slots();
+    // Plain pointers and the field types copied once: appending to a column writes memory the
+    // compiler cannot tell apart from these vectors, so through them it would reload each per field.
+    const std::size_t nf = v.fields().size();
+    const json_validator::Slot* sl = v.slots().data();
+    flow::Column* const* cols = columns.data();
+    std::array<FieldType, 64> type_buf;
+    std::vector<FieldType> type_heap;
+    FieldType* types = type_buf.data();
+    if (nf > type_buf.size()) {
+      type_heap.resize(nf);
+      types = type_heap.data();
+    }
+    for (std::size_t f = 0; f < nf; ++f) types[f] = v.fields()[f].type;
     // Messages are read where they lie in the column: the bytes after one (the next messages)
     // are its parser padding, so only the last few are copied.
     const flow::Column& values = *job.values;
@@ -288,14 +299,14 @@ class JsonValidator : public flow::Processor {
       const std::string_view raw =
           null ? std::string_view() : std::string_view(chars.data() + offsets[i], offsets[i + 1] - offsets[i]);
       if (v.validate(raw, null ? 0 : chars.size() - offsets[i])) {
-        for (std::size_t f = 0; f < fields.size(); ++f) {
-          const json_validator::Slot& s = slots[f];
-          flow::Column& c = *columns[f];
+        for (std::size_t f = 0; f < nf; ++f) {
+          const json_validator::Slot& s = sl[f];
+          flow::Column& c = *cols[f];
           if (!s.present) {
             c.append_null();
             continue;
           }
-          switch (fields[f].type) {
+          switch (types[f]) {
             case FieldType::Int: c.append_int64(s.i); break;
             case FieldType::Float: c.append_double(s.d); break;
             case FieldType::String: c.append_string(s.s); break;

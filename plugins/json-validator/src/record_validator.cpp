@@ -383,10 +383,14 @@ bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t 
   const std::size_t n = fields_.size();
   if (!walker_->walk(buf, len, capacity, keys_.data(), n, !reject_extra_, values_.data()))
     return false;
+  // Plain pointers: stores into a slot would otherwise make the compiler reload the vectors.
+  const fast::Value* values = values_.data();
+  const FieldSpec* fields = fields_.data();
+  Slot* slots = slots_.data();
   for (std::size_t f = 0; f < n; ++f) {
-    const fast::Value& v = values_[f];
-    const FieldSpec& spec = fields_[f];
-    Slot& slot = slots_[f];
+    const fast::Value& v = values[f];
+    const FieldSpec& spec = fields[f];
+    Slot& slot = slots[f];
     if (v.state != fast::Value::Set) {
       if (spec.required) return false;
       slot.present = false;
