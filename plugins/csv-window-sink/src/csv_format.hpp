@@ -10,6 +10,7 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "flow/batch.hpp"
 
@@ -221,6 +222,31 @@ inline void append_rows(std::string& out, const flow::Batch& batch, std::size_t 
     }
     bound += cell * rows;
   }
+  // Each column's type and data, read once: the text is written through a char*, which may
+  // alias anything, so reading them through the columns would reload them for every cell.
+  struct Source {
+    flow::Type type;
+    const flow::Column* nullable;  // set when the column holds a null
+    const int64_t* ints;
+    const double* floats;
+    const uint8_t* bools;
+    const char* chars;
+    const uint32_t* offsets;
+  };
+  std::array<Source, 16> small;
+  std::vector<Source> large;
+  Source* src = small.data();
+  if (ncols > small.size()) {
+    large.resize(ncols);
+    src = large.data();
+  }
+  for (std::size_t c = 0; c < ncols; ++c) {
+    const flow::Column& col = batch.column(c);
+    src[c] = {col.type(), col.has_nulls() ? &col : nullptr, col.ints().data(), col.floats().data(),
+              col.bools().data(), col.chars().data(), col.offsets().data()};
+  }
+  const int precision = opts.float_precision;
+  const bool escape = opts.escape_formulas;
   const std::size_t start = out.size();
   out.resize(start + bound);
   char* const base = out.data();
@@ -228,18 +254,16 @@ inline void append_rows(std::string& out, const flow::Batch& batch, std::size_t 
   for (std::size_t row = begin; row < end; ++row) {
     for (std::size_t c = 0; c < ncols; ++c) {
       if (c) *p++ = ',';
-      const flow::Column& col = batch.column(c);
-      if (col.is_null(row)) continue;
-      switch (col.type()) {
-        case flow::Type::Int64: p = std::to_chars(p, p + 20, col.ints()[row]).ptr; break;
-        case flow::Type::Float64: p = write_double(p, col.floats()[row], opts.float_precision); break;
-        case flow::Type::Bool: p = write_text(p, col.bools()[row] ? std::string_view("true") : std::string_view("false")); break;
-        case flow::Type::Timestamp: p = ts.write(p, col.ints()[row]); break;
-        case flow::Type::String: {
-          const uint32_t* o = col.offsets().data();
-          p = write_string_cell(p, std::string_view(col.chars().data() + o[row], o[row + 1] - o[row]), opts.escape_formulas);
+      const Source& s = src[c];
+      if (s.nullable && s.nullable->is_null(row)) continue;
+      switch (s.type) {
+        case flow::Type::Int64: p = std::to_chars(p, p + 20, s.ints[row]).ptr; break;
+        case flow::Type::Float64: p = write_double(p, s.floats[row], precision); break;
+        case flow::Type::Bool: p = write_text(p, s.bools[row] ? std::string_view("true") : std::string_view("false")); break;
+        case flow::Type::Timestamp: p = ts.write(p, s.ints[row]); break;
+        case flow::Type::String:
+          p = write_string_cell(p, std::string_view(s.chars + s.offsets[row], s.offsets[row + 1] - s.offsets[row]), escape);
           break;
-        }
       }
     }
     *p++ = '\n';
