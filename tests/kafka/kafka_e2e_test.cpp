@@ -235,6 +235,23 @@ class KafkaE2E : public ::testing::Test {
     return p;
   }
 
+  // Messages of about 1 KiB, seq from..to-1: 7,000 of them pass the mock cluster's 5 MiB.
+  static std::vector<std::string> padded_messages(int from, int to) {
+    std::vector<std::string> out;
+    const std::string pad(1000, 'x');
+    for (int i = from; i < to; ++i)
+      out.push_back("k\t{\"seq\":" + std::to_string(i) + ",\"temp\":20.5,\"pad\":\"" + pad + "\"}");
+    return out;
+  }
+
+  // The oldest offset partition 0 of the topic still holds (kcat reads one record from the start).
+  int64_t oldest_offset(const std::string& bootstrap) {
+    Proc low({"kcat", "-C", "-b", bootstrap, "-t", topic_, "-o", "beginning", "-c", "1", "-e", "-q", "-f", "%o\\n"},
+             dir_ / "low.out", dir_ / "low.err");
+    EXPECT_EQ(low.wait(60s), 0) << low.err();
+    return std::stoll(low.out());
+  }
+
   // The first column of every committed part (one with a manifest entry) under these dirs.
   static std::vector<std::string> committed_first_cells(const std::vector<fs::path>& dirs) {
     std::vector<std::string> out;
@@ -725,15 +742,8 @@ TEST_F(KafkaE2E, RecordsDroppedByRetentionBeforeConsumingFailTheExactlyOnceRun) 
   ASSERT_EQ(committed_first_cells({out}).size(), 100u);
 
   // About 7 MiB more while nothing consumes: the oldest records, 100 onwards, age out.
-  std::vector<std::string> more;
-  const std::string pad(1000, 'x');
-  for (int i = 100; i < 7100; ++i)
-    more.push_back("k\t{\"seq\":" + std::to_string(i) + ",\"temp\":20.5,\"pad\":\"" + pad + "\"}");
-  kcat_produce(bootstrap, more);
-  Proc low({"kcat", "-C", "-b", bootstrap, "-t", topic_, "-o", "beginning", "-c", "1", "-e", "-q", "-f", "%o\\n"},
-           dir_ / "low.out", dir_ / "low.err");
-  ASSERT_EQ(low.wait(60s), 0) << low.err();
-  const int64_t low_watermark = std::stoll(low.out());
+  kcat_produce(bootstrap, padded_messages(100, 7100));
+  const int64_t low_watermark = oldest_offset(bootstrap);
   ASSERT_GT(low_watermark, 100) << "the broker kept everything; the test needs more data";
 
   auto second = run_flowctl(write_csv_member("second", bootstrap, out, "      exit_at_end: true\n"), "second");
@@ -756,15 +766,8 @@ TEST_F(KafkaE2E, RecordsDroppedByRetentionBeforeConsumingFailTheExactlyOnceRun) 
 TEST_F(KafkaE2E, RecordsDroppedBeforeAFreshGroupReadsAnythingFailTheExactlyOnceRun) {
   if (!built({"json-validator", "csv-window-sink"})) GTEST_SKIP() << "needs json-validator and csv-window-sink";
   const auto bootstrap = start_broker(1);
-  std::vector<std::string> messages;
-  const std::string pad(1000, 'x');
-  for (int i = 0; i < 7000; ++i)
-    messages.push_back("k\t{\"seq\":" + std::to_string(i) + ",\"temp\":20.5,\"pad\":\"" + pad + "\"}");
-  kcat_produce(bootstrap, messages);
-  Proc low({"kcat", "-C", "-b", bootstrap, "-t", topic_, "-o", "beginning", "-c", "1", "-e", "-q", "-f", "%o\\n"},
-           dir_ / "low.out", dir_ / "low.err");
-  ASSERT_EQ(low.wait(60s), 0) << low.err();
-  const int64_t low_watermark = std::stoll(low.out());
+  kcat_produce(bootstrap, padded_messages(0, 7000));
+  const int64_t low_watermark = oldest_offset(bootstrap);
   ASSERT_GT(low_watermark, 0) << "the broker kept everything; the test needs more data";
 
   const auto out = dir_ / "out";

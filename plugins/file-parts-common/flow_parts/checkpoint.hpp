@@ -20,10 +20,9 @@
 
 namespace flow::parts {
 
-// The whole of a state file (they are small); throws naming the system error.
-inline std::string read_state_file(const std::filesystem::path& p) {
-  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) io::throw_errno("cannot open", p);
+namespace detail {
+// Reads `fd` to its end and closes it; throws naming `p` and the system error.
+inline std::string read_and_close(int fd, const std::filesystem::path& p) {
   std::string out;
   char buf[64 << 10];
   for (;;) {
@@ -39,6 +38,24 @@ inline std::string read_state_file(const std::filesystem::path& p) {
   }
   ::close(fd);
   return out;
+}
+}  // namespace detail
+
+// The whole of a state file (they are small); throws naming the system error.
+inline std::string read_state_file(const std::filesystem::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) io::throw_errno("cannot open", p);
+  return detail::read_and_close(fd, p);
+}
+
+// The same, or nullopt when the file does not exist.
+inline std::optional<std::string> read_state_file_if_exists(const std::filesystem::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    io::throw_errno("cannot open", p);
+  }
+  return detail::read_and_close(fd, p);
 }
 
 // What to do about a damaged checkpoint file, by its kind.

@@ -146,6 +146,7 @@ class JsonValidator : public flow::Processor {
   explicit JsonValidator(Options o)
       : o_(std::move(o)), validator_(make_validator(o_)), out_schema_(json_validator::output_schema(validator_.fields())) {
     mode_ = o_.on_invalid == "drop" ? Mode::Drop : o_.on_invalid == "fail" ? Mode::Fail : Mode::DeadLetter;
+    for (const auto& f : validator_.fields()) field_types_.push_back(f.type);
   }
 
   void open(flow::Context& ctx) override {
@@ -276,19 +277,12 @@ class JsonValidator : public flow::Processor {
       part.valid.column(c).reserve(rows, rows * 16);
       columns.push_back(&part.valid.column(c));
     }
-    // Plain pointers and the field types copied once: appending to a column writes memory the
-    // compiler cannot tell apart from these vectors, so through them it would reload each per field.
-    const std::size_t nf = v.fields().size();
+    // Plain pointers: appending to a column writes memory the compiler cannot tell apart from
+    // the vectors, so through them it would reload each one for every field.
+    const std::size_t nf = field_types_.size();
+    const FieldType* types = field_types_.data();
     const json_validator::Slot* sl = v.slots().data();
     flow::Column* const* cols = columns.data();
-    std::array<FieldType, 64> type_buf;
-    std::vector<FieldType> type_heap;
-    FieldType* types = type_buf.data();
-    if (nf > type_buf.size()) {
-      type_heap.resize(nf);
-      types = type_heap.data();
-    }
-    for (std::size_t f = 0; f < nf; ++f) types[f] = v.fields()[f].type;
     // Messages are read where they lie in the column: the bytes after one (the next messages)
     // are its parser padding, so only the last few are copied.
     const flow::Column& values = *job.values;
@@ -440,6 +434,7 @@ class JsonValidator : public flow::Processor {
   flow::Context* ctx_ = nullptr;
   flow::Logger* log_ = nullptr;
   bool warned_unconnected_ = false;
+  std::vector<FieldType> field_types_;  // the schema's, in output column order
   Part main_part_;
   std::vector<std::unique_ptr<Helper>> helpers_;  // threads - 1, started by open()
 };

@@ -141,6 +141,25 @@ std::vector<std::string> values(int n) {
   return v;
 }
 
+// Pushes a batch of n records from its own thread, since process() may wait; done() once it returned.
+class BackgroundPush {
+ public:
+  BackgroundPush(flow::testing::StageHarness& h, flow::testing::AckLog& acks, int n)
+      : thread_([&h, &acks, n, this] {
+          h.push(flow::testing::raw_batch(values(n), acks.track(0, n)));
+          done_ = true;
+        }) {}
+  ~BackgroundPush() { join(); }
+  bool done() const { return done_.load(); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;  // last: starts after done_
+};
+
 // 200 records of ~130 bytes past a limit of 2 KiB: process() waits until group 'g' commits.
 TEST(KafkaSinkRetentionGuard, WaitsForTheWatchedGroupThenProducesEverything) {
   flow::kafka::EmbeddedBroker broker(1);
@@ -149,22 +168,18 @@ TEST(KafkaSinkRetentionGuard, WaitsForTheWatchedGroupThenProducesEverything) {
                                             "', topic: t, watch_groups: g, max_unconsumed_bytes: 2KiB}");
   h.open();
   flow::testing::AckLog acks;
-  std::atomic<bool> pushed{false};
-  std::thread t([&] {
-    h.push(flow::testing::raw_batch(values(200), acks.track(0, 200)));
-    pushed = true;
-  });
+  BackgroundPush push(h, acks, 200);
   ASSERT_TRUE(eventually([&] { return h.counter("retention_waits") >= 1; }));
-  EXPECT_FALSE(pushed.load());
+  EXPECT_FALSE(push.done());
   const int64_t held = end_offset(broker.bootstrap(), "t");
   EXPECT_GT(held, 0);
   EXPECT_LT(held, 20);  // 2 KiB of ~130-byte records
   // The consumer catches up, again and again, until all 200 are in.
   EXPECT_TRUE(eventually([&] {
     commit(broker.bootstrap(), "g", "t", end_offset(broker.bootstrap(), "t"));
-    return pushed.load();
+    return push.done();
   }));
-  t.join();
+  push.join();
   h.finish();
   EXPECT_TRUE(acks.all_acked());
   EXPECT_EQ(h.counter("delivered"), 200u);
@@ -189,15 +204,11 @@ TEST(KafkaSinkRetentionGuard, AbortWakesTheWait) {
                                             "retention_stall_timeout: 0}");
   h.open();
   flow::testing::AckLog acks;
-  std::atomic<bool> pushed{false};
-  std::thread t([&] {
-    h.push(flow::testing::raw_batch(values(200), acks.track(0, 200)));
-    pushed = true;
-  });
+  BackgroundPush push(h, acks, 200);
   ASSERT_TRUE(eventually([&] { return h.counter("retention_waits") >= 1; }));
   h.request_stop();
-  EXPECT_TRUE(eventually([&] { return pushed.load(); }));
-  t.join();
+  EXPECT_TRUE(eventually([&] { return push.done(); }));
+  push.join();
   EXPECT_FALSE(acks.all_acked());
   EXPECT_LT(end_offset(broker.bootstrap(), "t"), 200);
   h.close();

@@ -803,30 +803,6 @@ class MergeArchive : public flow::Processor {
                               "manifest entry so that its records are delivered again; nothing was merged or deleted");
   }
 
-  // The text of a state file, or nullopt when it does not exist.
-  static std::optional<std::string> read_if_exists(const fs::path& p) {
-    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
-      flow::io::throw_errno("cannot open", p);
-    }
-    std::string out;
-    char buf[16 << 10];
-    for (;;) {
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int err = errno;
-        ::close(fd);
-        flow::io::throw_errno("cannot read", p, err);
-      }
-      if (n == 0) break;
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return out;
-  }
-
   // A part's header line, for grouping the parts; notes what was learnt in heads_. The manifest
   // entry is read once here (its ranges go to archived-offsets.json later). A part whose entry
   // records its size, rows and header line is not opened here: copy_trusted checks it against the
@@ -836,7 +812,7 @@ class MergeArchive : public flow::Processor {
     const fs::path p = dirs_.parts / name;
     const fs::path m = commits_dir_ / manifest_name(name);
     PartHead head;
-    if (const auto text = read_if_exists(m)) {
+    if (const auto text = flow::parts::read_state_file_if_exists(m)) {
       flow::parts::ManifestEntry entry;
       try {
         entry = flow::parts::parse_manifest(*text);
