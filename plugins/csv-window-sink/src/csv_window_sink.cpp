@@ -305,7 +305,7 @@ class CsvWindowSink : public flow::Processor {
     tmp_path_ = dir_ / flow::parts::tmp_name(name_);
     buffer_.clear();
     buffer_.reserve(kFlushBytes + (64u << 10));
-    buffer_ += header_;
+    buffer_.insert(buffer_.end(), header_.begin(), header_.end());
     buffer_.push_back('\n');
     rows_ = 0;
     flushed_ = 0;
@@ -324,7 +324,7 @@ class CsvWindowSink : public flow::Processor {
             fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
             if (fd_ < 0) flow::io::throw_errno("cannot create", tmp_path_);
           }
-          flow::io::write_all(fd_, buffer_, tmp_path_);
+          flow::io::write_all(fd_, std::string_view(buffer_.data(), buffer_.size()), tmp_path_);
         },
         [&] {
           const auto at = static_cast<off_t>(flushed_);
@@ -419,7 +419,7 @@ class CsvWindowSink : public flow::Processor {
   flow::SchemaPtr schema_;
   std::string header_, name_;
   fs::path tmp_path_;
-  std::string buffer_;
+  flow_csv::TextBuffer buffer_;
   int fd_ = -1;
   std::size_t rows_ = 0, flushed_ = 0;
   std::vector<flow::PositionRange> ranges_;

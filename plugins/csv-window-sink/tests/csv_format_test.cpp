@@ -90,6 +90,38 @@ TEST(CsvFormat, RowsWithEveryTypeAndNulls) {
             "-9223372036854775808,-0,false,1970-01-01 00:00:00,\n");
 }
 
+// The sink's buffer grows without zeroing: whatever it held before must not show through.
+TEST(CsvFormat, TextBufferHoldsExactlyWhatAStringDoes) {
+  flow::Batch b(mixed_schema());
+  for (int i = 0; i < 3000; ++i) {
+    if (i % 7 == 3) {
+      for (std::size_t c = 0; c < 5; ++c) b.column(c).append_null();
+      continue;
+    }
+    b.column(0).append_int64(i * 7919 - 100000);
+    b.column(1).append_double(i / 3.0);
+    b.column(2).append_bool(i % 2 == 0);
+    b.column(3).append_timestamp(1'750'000'000'000'000 + i * 1'000'003);
+    b.column(4).append_string(i % 5 == 0 ? std::string(static_cast<std::size_t>(i % 97), '"') : "=x," + std::to_string(i));
+  }
+  flow_csv::CellOptions opts;
+  opts.escape_formulas = true;
+  std::string expected = "header\n";
+  flow_csv::TimestampFormatter ts1("%Y-%m-%d %H:%M:%S");
+  flow_csv::append_rows(expected, b, 0, 1000, ts1, opts);
+  flow_csv::append_rows(expected, b, 1000, b.num_rows(), ts1, opts);
+
+  flow_csv::TextBuffer text(expected.size() * 3, '#');  // stale bytes where the rows will go
+  text.clear();
+  const std::string header = "header\n";
+  text.insert(text.end(), header.begin(), header.end());
+  flow_csv::TimestampFormatter ts2("%Y-%m-%d %H:%M:%S");
+  flow_csv::append_rows(text, b, 0, 1000, ts2, opts);
+  flow_csv::append_rows(text, b, 1000, b.num_rows(), ts2, opts);
+  EXPECT_EQ(std::string(text.data(), text.size()), expected);
+  EXPECT_EQ(std::string(text.data(), text.size()).find('#'), std::string::npos);
+}
+
 TEST(CsvFormat, NegativeNumbersAreNotFormulaEscaped) {
   flow::Batch b(mixed_schema());
   b.column(0).append_int64(-7);
