@@ -268,4 +268,26 @@ TEST(Batch, AppendRowsJoinsPiecesWithTheirNullsAndStrings) {
   EXPECT_THROW(a.append_rows(flow::Batch(flow::raw_message_schema())), std::invalid_argument);
 }
 
+TEST(Column, AppendStringWithWritesInPlaceAndOnlyAppends) {
+  Column s(Type::String);
+  s.append_string("ab");
+  s.append_null();
+  s.append_string_with([](std::string& chars) { chars += "cde"; });
+  s.append_string_with([](std::string&) {});  // an empty string
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s.string_at(0), "ab");
+  EXPECT_TRUE(s.is_null(1));
+  EXPECT_EQ(s.string_at(2), "cde");
+  EXPECT_FALSE(s.is_null(2));
+  EXPECT_EQ(s.string_at(3), "");
+  // A writer that takes characters of earlier rows is refused, no row added, and the rows
+  // keep their lengths (their text is lost: the writer broke the contract).
+  EXPECT_THROW(s.append_string_with([](std::string& chars) { chars.clear(); }), std::logic_error);
+  ASSERT_EQ(s.size(), 4u);
+  EXPECT_EQ(s.string_at(2).size(), 3u);
+  Column n(Type::Int64);
+  EXPECT_THROW(n.append_string_with([](std::string& chars) { chars += "x"; }), flow::ColumnTypeError);
+  EXPECT_EQ(n.size(), 0u);
+}
+
 }  // namespace

@@ -246,6 +246,7 @@ class ReadingGenerator {
       st.hum = st.hum_base + static_cast<int>(walk_.between(-50, 50));
     }
     message_.reserve(256);
+    valid_.reserve(256);
     timestamp_.reserve(64);
   }
 
@@ -258,6 +259,15 @@ class ReadingGenerator {
 
   // The next message; the view stays valid until the next call.
   std::string_view next(Reading& r) {
+    std::string& out = valid_;
+    out.clear();
+    append_next(r, out);
+    return out;
+  }
+
+  // Appends the next message to `out` (a column's characters: a valid message, nearly all of
+  // them, is written there without a copy in between).
+  void append_next(Reading& r, std::string& out) {
     if (index_ == 0) {
       timestamp_.clear();
       format_time(timestamp_, s_.timestamp_format, round_time_);
@@ -270,6 +280,33 @@ class ReadingGenerator {
     r.invalid = InvalidKind::None;
     if (s_.invalid_ratio > 0 && faults_.uniform() < s_.invalid_ratio)
       r.invalid = static_cast<InvalidKind>(1 + faults_.next() % kInvalidKinds);
+    if (r.invalid == InvalidKind::None) {
+      append_valid(out, r.sensor_id, st.temp, st.hum, timestamp_);
+    } else {
+      write_invalid(r, st);
+      out.append(message_);
+    }
+    if (++index_ == s_.sensors) {
+      index_ = 0;
+      ++rounds_;
+      round_time_ += s_.interval_micros;
+    }
+  }
+
+  // The valid message of a reading, exactly as next() writes it (for tests and e2e checks).
+  static std::string valid_json(int64_t sensor_id, int temp_tenths, int hum_tenths, std::string_view timestamp) {
+    std::string out;
+    append_valid(out, sensor_id, temp_tenths, hum_tenths, timestamp);
+    return out;
+  }
+
+ private:
+  struct Sensor {
+    int temp = 0, hum = 0, temp_base = 0, hum_base = 0;
+  };
+
+  // An invalid message of kind r.invalid, into message_.
+  void write_invalid(const Reading& r, const Sensor& st) {
     message_.clear();
     switch (r.invalid) {
       case InvalidKind::None: write_valid(r.sensor_id, st.temp, st.hum); break;
@@ -285,25 +322,7 @@ class ReadingGenerator {
       case InvalidKind::NaN: write_nan(r.sensor_id, st.temp, st.hum); break;
       case InvalidKind::Garbage: write_garbage(r.sensor_id, st.temp, st.hum); break;
     }
-    if (++index_ == s_.sensors) {
-      index_ = 0;
-      ++rounds_;
-      round_time_ += s_.interval_micros;
-    }
-    return message_;
   }
-
-  // The valid message of a reading, exactly as next() writes it (for tests and e2e checks).
-  static std::string valid_json(int64_t sensor_id, int temp_tenths, int hum_tenths, std::string_view timestamp) {
-    std::string out;
-    append_valid(out, sensor_id, temp_tenths, hum_tenths, timestamp);
-    return out;
-  }
-
- private:
-  struct Sensor {
-    int temp = 0, hum = 0, temp_base = 0, hum_base = 0;
-  };
 
   static uint64_t mix(uint64_t seed, int cycle, uint64_t stream) {
     uint64_t st = seed;
@@ -462,7 +481,8 @@ class ReadingGenerator {
   int64_t rounds_ = 0;
   int64_t round_time_ = 0;
   std::string timestamp_;
-  std::string message_;
+  std::string message_;  // an invalid message being built
+  std::string valid_;    // next()'s message
 };
 
 // Where the previous cycle of a stage stopped, so the next one continues its clock and sequence

@@ -167,13 +167,12 @@ class SensorSimulator : public flow::Source {
       }
       if (batch.empty()) batch_started = SteadyClock::now();  // the 20ms count from the first record
       flow_sim::Reading r;
-      const std::string_view msg = gen.next(r);
+      flow::Column* c = columns;
+      c[1].append_string_with([&](std::string& chars) { gen.append_next(r, chars); });
       char key[24];
       auto [kend, ec] = std::to_chars(key, key + sizeof key, r.sensor_id);
       (void)ec;
-      flow::Column* c = columns;
       c[0].append_string(std::string_view(key, static_cast<std::size_t>(kend - key)));
-      c[1].append_string(msg);
       c[2].append_string({});
       c[3].append_int64(0);
       c[4].append_int64(r.seq);

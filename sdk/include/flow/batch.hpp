@@ -61,6 +61,21 @@ class Column {
     offsets_.push_back(static_cast<uint32_t>(chars_.size()));
     note_valid();
   }
+  // Appends one string written in place: `write(std::string& chars)` appends the value to the
+  // column's characters (a source that formats its values saves a copy). It must only append: a
+  // writer that shortens them gets a std::logic_error, and earlier rows' text is lost.
+  template <class Write>
+  void append_string_with(Write&& write) {
+    expect(Type::String, "append_string_with");
+    const std::size_t before = chars_.size();
+    write(chars_);
+    if (chars_.size() < before) {
+      chars_.resize(before);
+      throw std::logic_error("append_string_with: the writer removed characters of earlier rows");
+    }
+    offsets_.push_back(static_cast<uint32_t>(chars_.size()));
+    note_valid();
+  }
   // A null: a zero/empty value plus a null flag.
   void append_null() {
     const std::size_t n = size();
