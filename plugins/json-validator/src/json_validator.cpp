@@ -1,6 +1,7 @@
 // json-validator: raw JSON messages in, typed columns out; every rejected record leaves with a
 // reason (dead letters on output "invalid"), is dropped, or fails the pipeline.
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <ctime>
 #include <exception>
@@ -93,8 +94,8 @@ class JsonValidator : public flow::Processor {
     t.add("max_message_bytes", &Options::max_message_bytes, "Longer messages are rejected as 'oversize'")
         .min(1);
     t.add("threads", &Options::threads,
-          "Threads validating each batch: the stage's own and threads - 1 helpers, each taking an equal "
-          "share of the batch's rows (joined in order, so the output is the same); more than 1 helps "
+          "Threads validating each batch: the stage's own and threads - 1 helpers, taking chunks of the "
+          "batch's rows in turn (joined in order, so the output is the same); more than 1 helps "
           "when this stage is a pipeline's slowest and cores are free")
         .range(1, 64);
   }
@@ -180,28 +181,29 @@ class JsonValidator : public flow::Processor {
       log_->warn("output 'invalid' is not connected: invalid records are counted and dropped");
     }
 
-    // With `threads` > 1, helpers validate equal shares of the rows after this thread's own
-    // first share; the shares are joined in row order, so the output is the same batch.
+    // With `threads` > 1 the rows are cut into chunks that this thread and the helpers take in
+    // turn; the chunks are joined in row order, so the output is the same batch.
     const Rows job{&values, topic, partition, offset, dead_letter};
-    const std::size_t shares = std::max<std::size_t>(1, std::min(helpers_.size() + 1, rows / kMinRowsPerShare));
-    const std::size_t share = rows / shares;
-    for (std::size_t h = 1; h < shares; ++h)
-      helpers_[h - 1]->start(job, h * share, h + 1 == shares ? rows : (h + 1) * share);
+    const std::size_t chunks =
+        std::max<std::size_t>(1, std::min(kChunksPerThread * (helpers_.size() + 1), rows / kMinRowsPerChunk));
     Part& mine = main_part_;
-    try {
-      validate_rows(validator_, job, 0, share, mine);
-    } catch (...) {
-      // The helpers read this batch: they finish before it goes away with the exception.
-      for (std::size_t h = 1; h < shares; ++h) helpers_[h - 1]->wait();
-      throw;
+    if (chunks == 1) {
+      validate_rows(validator_, job, 0, rows, mine);
+    } else {
+      if (chunk_parts_.size() < chunks) chunk_parts_.resize(chunks);
+      auto work = std::make_shared<Work>(job, rows, chunks, chunk_parts_.data());
+      for (auto& h : helpers_) h->start(work);
+      work->run(*this, validator_);
+      work->wait_all_done();
+      mine = std::move(chunk_parts_[0]);
     }
-    for (std::size_t h = 1; h < shares; ++h) helpers_[h - 1]->wait();
 
     flow::Batch valid = std::move(mine.valid);
     flow::Batch dead = std::move(mine.dead);
+    if (mine.error) std::rethrow_exception(std::exchange(mine.error, nullptr));
     const Part* failed = mine.failure ? &mine : nullptr;
-    for (std::size_t h = 1; h < shares; ++h) {
-      Part& p = helpers_[h - 1]->part;
+    for (std::size_t c = 1; c < chunks; ++c) {
+      Part& p = chunk_parts_[c];
       if (p.error) std::rethrow_exception(std::exchange(p.error, nullptr));
       if (!failed && p.failure) failed = &p;
       if (failed) continue;  // the run fails below: nothing to join
@@ -261,8 +263,39 @@ class JsonValidator : public flow::Processor {
     std::optional<Failure> failure;
     std::exception_ptr error;  // a helper's unexpected exception, rethrown by the stage thread
   };
-  // Below this many rows a share is not worth a hand-off to another thread.
-  static constexpr std::size_t kMinRowsPerShare = 128;
+  // Below this many rows a chunk is not worth a hand-off to another thread; a few chunks per
+  // thread let the others take over the work of a thread the scheduler runs late.
+  static constexpr std::size_t kMinRowsPerChunk = 128;
+  static constexpr std::size_t kChunksPerThread = 4;
+
+  // One batch's chunks, taken in turn by the stage thread and its helpers. Shared: a helper that
+  // wakes after the batch is done still looks at the counter (and finds no chunk left).
+  struct Work {
+    Work(const Rows& j, std::size_t r, std::size_t n, Part* p) : job(j), rows(r), chunks(n), parts(p) {}
+    // Validates chunks until none is left.
+    void run(const JsonValidator& stage, json_validator::RecordValidator& v) {
+      for (;;) {
+        const std::size_t c = next.fetch_add(1);
+        if (c >= chunks) return;
+        Part& part = parts[c];
+        try {
+          part.error = nullptr;
+          part.reasons = {};
+          stage.validate_rows(v, job, rows * c / chunks, rows * (c + 1) / chunks, part);
+        } catch (...) {
+          part.error = std::current_exception();
+        }
+        if (done.fetch_add(1) + 1 == chunks) done.notify_all();
+      }
+    }
+    void wait_all_done() {
+      for (std::size_t d = done.load(); d != chunks; d = done.load()) done.wait(d);
+    }
+    const Rows job;
+    const std::size_t rows, chunks;
+    Part* const parts;  // chunk_parts_: touched only by whoever took a chunk
+    std::atomic<std::size_t> next{0}, done{0};
+  };
 
   // Validates rows [begin, end) of `job` into `part` (which starts empty).
   void validate_rows(json_validator::RecordValidator& v, const Rows& job, std::size_t begin, std::size_t end,
@@ -333,7 +366,7 @@ class JsonValidator : public flow::Processor {
     }
   }
 
-  // A thread with its own RecordValidator that validates one share of each batch it is given.
+  // A thread with its own RecordValidator that takes chunks of each batch it is told about.
   class Helper {
    public:
     Helper(const JsonValidator& stage, json_validator::RecordValidator v)
@@ -346,46 +379,34 @@ class JsonValidator : public flow::Processor {
       cv_.notify_all();
       thread_.join();
     }
-    void start(const Rows& job, std::size_t begin, std::size_t end) {
+    // Not waited for: the stage thread waits until every chunk is done, whoever took it.
+    void start(std::shared_ptr<Work> work) {
       {
         std::lock_guard lock(mu_);
-        job_ = job;
-        begin_ = begin;
-        end_ = end;
-        busy_ = true;
+        work_ = std::move(work);
       }
       cv_.notify_all();
     }
-    void wait() {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return !busy_; });
-    }
-    Part part;
 
    private:
     void loop() {
       std::unique_lock lock(mu_);
       for (;;) {
-        cv_.wait(lock, [&] { return busy_ || quit_; });
+        cv_.wait(lock, [&] { return work_ || quit_; });
         if (quit_) return;
+        std::shared_ptr<Work> work = std::move(work_);
         lock.unlock();
-        try {
-          stage_.validate_rows(validator_, job_, begin_, end_, part);
-        } catch (...) {
-          part.error = std::current_exception();
-        }
+        work->run(stage_, validator_);
+        work.reset();
         lock.lock();
-        busy_ = false;
-        cv_.notify_all();
       }
     }
     const JsonValidator& stage_;
     json_validator::RecordValidator validator_;
     std::mutex mu_;
     std::condition_variable cv_;
-    Rows job_{};
-    std::size_t begin_ = 0, end_ = 0;
-    bool busy_ = false, quit_ = false;
+    std::shared_ptr<Work> work_;  // the batch to help with, until taken
+    bool quit_ = false;
     std::thread thread_;  // last: starts after the members it uses
   };
 
@@ -436,6 +457,7 @@ class JsonValidator : public flow::Processor {
   bool warned_unconnected_ = false;
   std::vector<FieldType> field_types_;  // the schema's, in output column order
   Part main_part_;
+  std::vector<Part> chunk_parts_;                 // with helpers: one per chunk of a batch
   std::vector<std::unique_ptr<Helper>> helpers_;  // threads - 1, started by open()
 };
 

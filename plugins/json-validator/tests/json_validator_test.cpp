@@ -454,6 +454,34 @@ TEST(JsonValidator, ThreadsSplitABatchAndJoinItInRowOrder) {
   EXPECT_GT(three.counter("invalid_records", {{"reason", "malformed_json"}}), 0u);
 }
 
+// Batch after batch of every size: chunks are taken by whichever thread comes first (a helper
+// may wake after its batch is done), and the output is still the one thread's, row for row.
+TEST(JsonValidator, ThreadsGiveTheSameBatchesWhoeverTakesTheChunks) {
+  const auto raws = mixed_messages(1500);
+  StageHarness one(*flow_plugin_entry::descriptor(), kSchema);
+  StageHarness two(*flow_plugin_entry::descriptor(), kSchema + "threads: 2\n");
+  one.open();
+  two.open();
+  std::size_t batches = 0;
+  for (std::size_t size : {1, 127, 128, 255, 256, 257, 1000, 1500, 3, 999, 513}) {
+    for (int repeat = 0; repeat < 20; ++repeat, ++batches) {
+      const std::vector<std::string> part(raws.begin(), raws.begin() + static_cast<std::ptrdiff_t>(size));
+      one.push(raw_batch(part));
+      two.push(raw_batch(part));
+    }
+  }
+  ASSERT_EQ(two.output().size(), one.output().size());
+  for (std::size_t b = 0; b < one.output().size(); ++b) expect_same_batch(one.output()[b], two.output()[b]);
+  ASSERT_EQ(two.output("invalid").size(), one.output("invalid").size());
+  for (std::size_t b = 0; b < one.output("invalid").size(); ++b)
+    expect_same_batch(one.output("invalid")[b], two.output("invalid")[b]);
+  for (const auto& c : catalogue())
+    EXPECT_EQ(two.counter("invalid_records", {{"reason", c.reason}}), one.counter("invalid_records", {{"reason", c.reason}}))
+        << c.reason;
+  EXPECT_EQ(batches, 220u);
+  EXPECT_GT(one.output_rows(), 0u);
+}
+
 TEST(JsonValidator, ThreadsFailOnTheFirstInvalidRowWhicheverShareHoldsIt) {
   std::vector<std::string> raws(1000, kValid);
   raws[900] = kBad;  // in the last helper's share
