@@ -7,10 +7,22 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string_view>
 
-namespace json_validator::fast {
+namespace json_validator {
+
+// One field's value of the last valid record, as the fast path and the DOM path leave it.
+struct Slot {
+  bool present = false;  // false: absent or null
+  int64_t i = 0;         // int, timestamp (micros)
+  double d = 0;
+  bool b = false;
+  std::string_view s;  // string, timestamp text: valid until the next record
+};
+
+namespace fast {
 
 enum class Kind : uint8_t { Int, Float, String, Bool, Timestamp };  // FieldType's order
 
@@ -21,6 +33,10 @@ struct Key {
   // A name of at most 16 bytes as two words and their masks: the raw key text is matched with
   // two 8-byte loads (the parser's padding makes them safe) instead of a byte loop.
   uint64_t head = 0, head_mask = 0, tail = 0, tail_mask = 0;
+  bool required = true;
+  // The field's bounds (without min or max: the type's whole range), checked while walking.
+  int64_t min_int = std::numeric_limits<int64_t>::min(), max_int = std::numeric_limits<int64_t>::max();
+  double min = -std::numeric_limits<double>::infinity(), max = std::numeric_limits<double>::infinity();
 
   static Key make(std::string_view name, Kind kind, bool plain) {
     Key k{name, kind, plain};
@@ -36,14 +52,6 @@ struct Key {
   }
 };
 
-struct Value {
-  enum State : uint8_t { Absent, Null, Set } state = Absent;
-  int64_t i = 0;  // Int
-  double d = 0;   // Float
-  bool b = false;
-  std::string_view s;  // String, Timestamp: unescaped, valid until the next walk()
-};
-
 class Walker {
  public:
   // Whether this CPU runs the walker (simdjson's haswell kernel is supported here).
@@ -57,14 +65,16 @@ class Walker {
   // True when `buf` (len bytes, `capacity` >= len + SIMDJSON_PADDING readable) is exactly one
   // JSON object that simdjson's DOM parser accepts, without duplicate keys, whose keys are in
   // `keys` (or, with ignore_extra, others with scalar values), each value null or a scalar
-  // of its key's kind (Float also takes integers). out[k] then holds key k's value. False
-  // means "not sure", never "invalid".
+  // of its key's kind (Float also takes integers, and a float is finite) within the key's
+  // bounds, and every required key has a value. out[k] then holds key k's value (strings and
+  // timestamps as text, unescaped). False means "not sure", never "invalid".
   bool walk(const char* buf, std::size_t len, std::size_t capacity, const Key* keys, std::size_t n, bool ignore_extra,
-            Value* out);
+            Slot* out);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace json_validator::fast
+}  // namespace fast
+}  // namespace json_validator

@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <utility>
+#include <vector>
 
 #include "fast_walk.hpp"
 
@@ -19,13 +20,16 @@ namespace json_validator::fast {
 struct Walker::Impl {};
 Walker::Walker() = default;
 Walker::~Walker() = default;
-bool Walker::walk(const char*, std::size_t, std::size_t, const Key*, std::size_t, bool, Value*) { return false; }
+bool Walker::walk(const char*, std::size_t, std::size_t, const Key*, std::size_t, bool, Slot*) { return false; }
 #else
 
 namespace od = simdjson::haswell::ondemand;
 
 struct Walker::Impl {
   od::parser parser;
+  // Keys 64 and on: the walk at which each was last seen (the first 64 use a bit mask).
+  std::vector<uint64_t> seen;
+  uint64_t walks = 0;
 };
 
 Walker::Walker() : impl_(std::make_unique<Impl>()) {}
@@ -113,8 +117,12 @@ inline bool scalar_ok(od::value& v, od::json_type t) {
 }  // namespace
 
 bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const Key* keys, std::size_t n,
-                  bool ignore_extra, Value* out) {
-  for (std::size_t k = 0; k < n; ++k) out[k].state = Value::Absent;
+                  bool ignore_extra, Slot* out) {
+  // Keys seen: a bit each for the first 64, a walk number beyond (no per-record reset).
+  uint64_t seen = 0;
+  const uint64_t walk_id = ++impl_->walks;
+  if (n > 64 && impl_->seen.size() < n) impl_->seen.resize(n, 0);
+  uint64_t* seen_late = impl_->seen.data();
   od::document doc;
   if (impl_->parser.iterate(buf, len, capacity).get(doc)) return false;
   od::object object;
@@ -162,20 +170,33 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
       if (!scalar_ok(v, t)) return false;
       continue;
     }
-    Value& o = out[k];
-    if (o.state != Value::Absent) return false;  // duplicate key
+    if (k < 64) {
+      const uint64_t bit = uint64_t{1} << k;
+      if (seen & bit) return false;  // duplicate key
+      seen |= bit;
+    } else {
+      if (seen_late[k] == walk_id) return false;
+      seen_late[k] = walk_id;
+    }
     hint = k + 1;
+    const Key& spec = keys[k];
+    Slot& o = out[k];
     // The getter of the key's kind first: a value of another type fails it without being
     // consumed, and is then accepted only as a null.
     bool got = false;
-    switch (keys[k].kind) {
-      case Kind::Int: got = !v.get_int64().get(o.i); break;
+    switch (spec.kind) {
+      case Kind::Int:
+        got = !v.get_int64().get(o.i);
+        if (got && (o.i < spec.min_int || o.i > spec.max_int)) return false;
+        break;
       case Kind::Float: {
         // The token first (get_double consumes the value); scanned only when the value is a
         // whole number, the only case where the two parsers can differ.
         const std::string_view token = v.raw_json_token();
         got = !v.get_double().get(o.d);
-        if (got && __builtin_trunc(o.d) == o.d && awkward_integer(token)) return false;
+        if (!got) break;
+        if (__builtin_trunc(o.d) == o.d && awkward_integer(token)) return false;
+        if (!(o.d >= spec.min && o.d <= spec.max) || !__builtin_isfinite(o.d)) return false;
         break;
       }
       case Kind::String:
@@ -184,15 +205,28 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
     }
     if (!got) {
       bool null = false;
-      if (v.is_null().get(null) || !null) return false;
-      o.state = Value::Null;
+      if (v.is_null().get(null) || !null || spec.required) return false;
+      o.present = false;
       continue;
     }
-    o.state = Value::Set;
+    o.present = true;
   }
   // Nothing may follow the object (the DOM parser: TRAILING_CONTENT).
   const char* rest = nullptr;
-  return doc.current_location().get(rest) == simdjson::OUT_OF_BOUNDS;
+  if (doc.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) return false;
+  // Keys not seen: absent (a required one is the DOM parser's to explain).
+  const uint64_t all = n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+  for (uint64_t missing = all & ~seen; missing; missing &= missing - 1) {
+    const std::size_t k = static_cast<std::size_t>(__builtin_ctzll(missing));
+    if (keys[k].required) return false;
+    out[k].present = false;
+  }
+  for (std::size_t k = 64; k < n; ++k)
+    if (seen_late[k] != walk_id) {
+      if (keys[k].required) return false;
+      out[k].present = false;
+    }
+  return true;
 }
 
 #endif  // SIMDJSON_CAN_ALWAYS_RUN_HASWELL

@@ -324,13 +324,20 @@ RecordValidator::RecordValidator(std::vector<FieldSpec> fields, bool reject_extr
       last_time_(fields_.size()) {
   message_.reserve(256);
   unknown_keys_.reserve(16);
-  for (const auto& f : fields_) {
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    const FieldSpec& f = fields_[i];
     const bool plain = std::none_of(f.name.begin(), f.name.end(), [](char c) {
       return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
     });
-    keys_.push_back(fast::Key::make(f.name, static_cast<fast::Kind>(f.type), plain));
+    fast::Key k = fast::Key::make(f.name, static_cast<fast::Kind>(f.type), plain);
+    k.required = f.required;
+    if (f.min_int) k.min_int = *f.min_int;
+    if (f.max_int) k.max_int = *f.max_int;
+    if (f.min) k.min = *f.min;
+    if (f.max) k.max = *f.max;
+    keys_.push_back(k);
+    if (f.type == FieldType::Timestamp || f.has_allowed()) after_walk_.push_back(i);
   }
-  values_.resize(fields_.size());
   use_fast_path(true);
 }
 
@@ -377,49 +384,33 @@ bool RecordValidator::validate(std::string_view raw, std::size_t readable) {
   return validate_dom(raw);
 }
 
-// The rules of check_value() for the values of one on-demand pass; false = not accepted here
-// (validate_dom() then decides and says why).
+// The rules of check_value() for the values of one on-demand pass, which writes the slots and
+// checks types, bounds and required fields itself; false = not accepted here (validate_dom()
+// then decides and says why).
 bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t capacity) {
-  const std::size_t n = fields_.size();
-  if (!walker_->walk(buf, len, capacity, keys_.data(), n, !reject_extra_, values_.data()))
-    return false;
-  // Plain pointers: stores into a slot would otherwise make the compiler reload the vectors.
-  const fast::Value* values = values_.data();
-  const FieldSpec* fields = fields_.data();
   Slot* slots = slots_.data();
-  for (std::size_t f = 0; f < n; ++f) {
-    const fast::Value& v = values[f];
-    const FieldSpec& spec = fields[f];
+  if (!walker_->walk(buf, len, capacity, keys_.data(), keys_.size(), !reject_extra_, slots)) return false;
+  for (const std::size_t f : after_walk_) {
     Slot& slot = slots[f];
-    if (v.state != fast::Value::Set) {
-      if (spec.required) return false;
-      slot.present = false;
-      continue;
-    }
+    if (!slot.present) continue;
+    const FieldSpec& spec = fields_[f];
     switch (spec.type) {
       case FieldType::Int:
-        if ((spec.min_int && v.i < *spec.min_int) || (spec.max_int && v.i > *spec.max_int)) return false;
-        if (!allows(spec.allowed_ints, v.i)) return false;
-        slot.i = v.i;
+        if (!allows(spec.allowed_ints, slot.i)) return false;
         break;
       case FieldType::Float:
-        if (!std::isfinite(v.d) || (spec.min && v.d < *spec.min) || (spec.max && v.d > *spec.max)) return false;
-        if (!allows(spec.allowed_floats, v.d)) return false;
-        slot.d = v.d;
+        if (!allows(spec.allowed_floats, slot.d)) return false;
         break;
       case FieldType::String:
-        if (!allows(spec.allowed_strings, v.s)) return false;
-        slot.s = v.s;
+        if (!allows(spec.allowed_strings, slot.s)) return false;
         break;
       case FieldType::Bool:
-        if (!allows(spec.allowed_bools, v.b)) return false;
-        slot.b = v.b;
+        if (!allows(spec.allowed_bools, slot.b)) return false;
         break;
       case FieldType::Timestamp:
-        if (!timestamp(f, v.s, slot.i)) return false;
+        if (!timestamp(f, slot.s, slot.i)) return false;
         break;
     }
-    slot.present = true;
   }
   ++fast_accepted_;
   return true;
@@ -639,6 +630,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::Timestamp: {
       if (t != T::STRING) return wrong(Reason::WrongType);
       const std::string_view s = v.get_string().value_unsafe();
+      slot.s = s;  // the text, as the fast path leaves it
       if (!timestamp(f, s, slot.i)) {
         start("'");
         message_ += clip(s);

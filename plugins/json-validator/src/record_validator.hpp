@@ -75,15 +75,6 @@ std::vector<FieldSpec> parse_schema(const flow::Value& schema, std::vector<flow:
 // The typed output schema (int -> Int64, float -> Float64, ..., timestamp -> Timestamp).
 flow::SchemaPtr output_schema(const std::vector<FieldSpec>& fields);
 
-// One field's value of the last valid record.
-struct Slot {
-  bool present = false;
-  int64_t i = 0;  // int, timestamp (micros)
-  double d = 0;
-  bool b = false;
-  std::string_view s;  // string: points into the parser's document, valid until the next record
-};
-
 class RecordValidator {
  public:
   RecordValidator(std::vector<FieldSpec> fields, bool reject_extra_fields, std::size_t max_message_bytes);
@@ -118,7 +109,8 @@ class RecordValidator {
   simdjson::dom::parser parser_;
   std::unique_ptr<fast::Walker> walker_;  // null when the CPU cannot run it
   std::vector<fast::Key> keys_;
-  std::vector<fast::Value> values_;
+  // Fields with work left after the walk: timestamps (parsed) and `allowed` lists (checked).
+  std::vector<std::size_t> after_walk_;
   uint64_t fast_accepted_ = 0;
   std::unique_ptr<char[]> buffer_;  // the message plus simdjson's padding
   std::size_t buffer_capacity_ = 0;
