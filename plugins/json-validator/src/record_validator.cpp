@@ -352,42 +352,10 @@ bool RecordValidator::fail(Reason r) {
   return false;
 }
 
-bool RecordValidator::validate(std::string_view raw, std::size_t readable) {
-  message_.clear();
-  if (raw.empty()) {
-    message_ = "empty message";
-    return fail(Reason::Empty);
-  }
-  if (raw.size() > max_bytes_) {
-    message_ = "message of ";
-    append_number(message_, static_cast<uint64_t>(raw.size()));
-    message_ += " bytes exceeds max_message_bytes (";
-    append_number(message_, static_cast<uint64_t>(max_bytes_));
-    message_ += ")";
-    return fail(Reason::Oversize);
-  }
-  // The fast path reads the padding but never depends on its bytes (the JSON ends at the
-  // object's last brace; stage 1 pads the last block itself): no copy needed.
-  if (walker_ && readable >= raw.size() + simdjson::SIMDJSON_PADDING && accept_fast(raw.data(), raw.size(), readable))
-    return true;
-  // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into a padded buffer.
-  const std::size_t need = raw.size() + simdjson::SIMDJSON_PADDING;
-  if (need > buffer_capacity_) {
-    buffer_capacity_ = std::max(need, std::max<std::size_t>(buffer_capacity_ * 2, 4096));
-    buffer_ = std::make_unique<char[]>(buffer_capacity_);
-  }
-  std::memcpy(buffer_.get(), raw.data(), raw.size());
-  std::memset(buffer_.get() + raw.size(), 0, simdjson::SIMDJSON_PADDING);
-  if (walker_ && readable < raw.size() + simdjson::SIMDJSON_PADDING &&
-      accept_fast(buffer_.get(), raw.size(), buffer_capacity_))
-    return true;
-  return validate_dom(raw);
-}
-
 // The rules of check_value() for the values of one on-demand pass, which writes the slots and
 // checks types, bounds and required fields itself; false = not accepted here (validate_dom()
 // then decides and says why).
-bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t capacity) {
+inline bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t capacity) {
   Slot* slots = slots_.data();
   if (!walker_->walk(buf, len, capacity, keys_.data(), keys_.size(), !reject_extra_, slots)) return false;
   for (const std::size_t f : after_walk_) {
@@ -416,20 +384,89 @@ bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t 
   return true;
 }
 
+namespace {
+// Equality of n bytes (n <= 40) without a call: 8-byte words, the last one overlapping.
+inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+  if (n < 8) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+  uint64_t u, v;
+  for (std::size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&u, a + i, 8);
+    std::memcpy(&v, b + i, 8);
+    if (u != v) return false;
+  }
+  std::memcpy(&u, a + n - 8, 8);
+  std::memcpy(&v, b + n - 8, 8);
+  return u == v;
+}
+}  // namespace
+
 // A stream's records usually share their second: reuse a recent text's value.
-bool RecordValidator::timestamp(std::size_t f, std::string_view s, int64_t& micros) {
-  const std::size_t slot =
-      s.size() < 2 ? 0 : (static_cast<unsigned char>(s[s.size() - 1]) + 3u * static_cast<unsigned char>(s[s.size() - 2])) % kTimeCache;
-  LastTime& last = last_time_[f][slot];
-  if (last.valid && same(last.text, s)) {
+inline bool RecordValidator::timestamp(std::size_t f, std::string_view s, int64_t& micros) {
+  const std::size_t n = s.size();
+  const std::size_t at =
+      n < 2 ? 0 : (static_cast<unsigned char>(s[n - 1]) + 3u * static_cast<unsigned char>(s[n - 2])) % kTimeCache;
+  const LastTime& last = last_time_[f][at];
+  if (last.size == n && same_bytes(last.text, s.data(), n)) {
     micros = last.micros;
     return true;
   }
+  return parse_timestamp(f, at, s, micros);
+}
+
+bool RecordValidator::parse_timestamp(std::size_t f, std::size_t at, std::string_view s, int64_t& micros) {
   if (!fields_[f].format.parse(s, micros)) return false;
-  last.text.assign(s);
-  last.micros = micros;
-  last.valid = true;
+  if (s.size() <= kTimeText) {
+    LastTime& last = last_time_[f][at];
+    std::memcpy(last.text, s.data(), s.size());
+    last.size = s.size();
+    last.micros = micros;
+  }
   return true;
+}
+
+void RecordValidator::copy_to_buffer(std::string_view raw) {
+  const std::size_t need = raw.size() + simdjson::SIMDJSON_PADDING;
+  if (need > buffer_capacity_) {
+    buffer_capacity_ = std::max(need, std::max<std::size_t>(buffer_capacity_ * 2, 4096));
+    buffer_ = std::make_unique<char[]>(buffer_capacity_);
+  }
+  std::memcpy(buffer_.get(), raw.data(), raw.size());
+  std::memset(buffer_.get() + raw.size(), 0, simdjson::SIMDJSON_PADDING);
+}
+
+bool RecordValidator::validate(std::string_view raw, std::size_t readable) {
+  message_.clear();
+  if (raw.empty()) {
+    message_ = "empty message";
+    return fail(Reason::Empty);
+  }
+  if (raw.size() > max_bytes_) {
+    message_ = "message of ";
+    append_number(message_, static_cast<uint64_t>(raw.size()));
+    message_ += " bytes exceeds max_message_bytes (";
+    append_number(message_, static_cast<uint64_t>(max_bytes_));
+    message_ += ")";
+    return fail(Reason::Oversize);
+  }
+  // The fast path reads the padding but never depends on its bytes (the JSON ends at the
+  // object's last brace; stage 1 pads the last block itself): a message with enough readable
+  // bytes after it is parsed where it lies. Else, and always for the DOM parser (which reads
+  // up to SIMDJSON_PADDING bytes past the end), it is copied into a padded buffer.
+  const bool in_place = readable >= raw.size() + simdjson::SIMDJSON_PADDING;
+  const char* buf = raw.data();
+  std::size_t capacity = readable;
+  if (!in_place) {
+    copy_to_buffer(raw);
+    buf = buffer_.get();
+    capacity = buffer_capacity_;
+  }
+  if (walker_ && accept_fast(buf, raw.size(), capacity)) return true;
+  if (in_place) copy_to_buffer(raw);
+  return validate_dom(raw);
 }
 
 bool RecordValidator::validate_dom(std::string_view raw) {

@@ -95,9 +95,11 @@ class RecordValidator {
   uint64_t fast_accepted() const { return fast_accepted_; }
 
  private:
-  bool validate_dom(std::string_view raw);
+  bool validate_dom(std::string_view raw);  // raw is in buffer_
+  void copy_to_buffer(std::string_view raw);
   bool accept_fast(const char* buf, std::size_t len, std::size_t capacity);
   bool timestamp(std::size_t f, std::string_view s, int64_t& micros);
+  bool parse_timestamp(std::size_t f, std::size_t at, std::string_view s, int64_t& micros);
   bool fail(Reason r);
   bool check_value(std::size_t f, simdjson::dom::element value);
   bool classify_parse_error(std::string_view raw, simdjson::error_code code);
@@ -117,10 +119,13 @@ class RecordValidator {
   std::vector<Slot> slots_;
   std::vector<uint64_t> seen_;  // generation at which a field was last seen: no per-record reset
   uint64_t generation_ = 0;
-  struct LastTime {  // a timestamp text parsed recently, and its value
-    bool valid = false;
-    std::string text;
+  // A timestamp text parsed recently, and its value. Texts of up to kTimeText bytes are kept
+  // (longer ones are parsed each time): a fixed array is compared without a call.
+  static constexpr std::size_t kTimeText = 40;
+  struct LastTime {
+    std::size_t size = kTimeText + 1;  // empty
     int64_t micros = 0;
+    char text[kTimeText];
   };
   // Per timestamp field, kTimeCache texts, placed by their last two characters: a batch from
   // many Kafka partitions mixes several seconds, which one remembered text would keep missing.
