@@ -26,27 +26,30 @@ namespace fast {
 
 enum class Kind : uint8_t { Int, Float, String, Bool, Timestamp };  // FieldType's order
 
-struct Key {
-  std::string_view name;
-  Kind kind;
-  bool plain;  // no '"', '\\' or control character: comparable with the raw key text
-  // A name of at most 16 bytes as two words and their masks: the raw key text is matched with
-  // two 8-byte loads (the parser's padding makes them safe) instead of a byte loop.
-  uint64_t head = 0, head_mask = 0, tail = 0, tail_mask = 0;
+// 64-byte aligned, and so 128 bytes: a key's address is a shift, and its text one aligned load.
+struct alignas(64) Key {
+  // The raw text of a plain name of up to 31 bytes followed by its closing quote, and a bit per
+  // byte of it: the raw key text (after its opening quote) is matched with one 32-byte compare
+  // (the parser's padding makes the load safe). quoted_mask 0: compared by name instead.
+  char quoted[32] = {};
+  uint32_t quoted_mask = 0;
+  Kind kind = Kind::String;
+  bool plain = false;  // no '"', '\\' or control character: comparable with the raw key text
   bool required = true;
+  std::string_view name;
   // The field's bounds (without min or max: the type's whole range), checked while walking.
   int64_t min_int = std::numeric_limits<int64_t>::min(), max_int = std::numeric_limits<int64_t>::max();
   double min = -std::numeric_limits<double>::infinity(), max = std::numeric_limits<double>::infinity();
 
   static Key make(std::string_view name, Kind kind, bool plain) {
-    Key k{name, kind, plain};
-    if (name.size() <= 16) {
-      char text[16] = {}, mask[16] = {};
-      for (std::size_t i = 0; i < name.size(); ++i) text[i] = name[i], mask[i] = '\xff';
-      __builtin_memcpy(&k.head, text, 8);
-      __builtin_memcpy(&k.head_mask, mask, 8);
-      __builtin_memcpy(&k.tail, text + 8, 8);
-      __builtin_memcpy(&k.tail_mask, mask + 8, 8);
+    Key k;
+    k.name = name;
+    k.kind = kind;
+    k.plain = plain;
+    if (plain && name.size() < sizeof k.quoted) {
+      for (std::size_t i = 0; i < name.size(); ++i) k.quoted[i] = name[i];
+      k.quoted[name.size()] = '"';
+      k.quoted_mask = static_cast<uint32_t>((uint64_t{1} << (name.size() + 1)) - 1);
     }
     return k;
   }

@@ -2,6 +2,7 @@
 // 3.0.1 builds its on-demand API only for the kernel the compiler targets, with no run-time
 // dispatch. Callers check Walker::supported() first. Keep this file free of other project
 // headers, so no inline function compiled here for AVX2 is shared with the generic code.
+#include <immintrin.h>
 #include <simdjson.h>
 
 #include <utility>
@@ -56,28 +57,35 @@ inline bool same(std::string_view a, std::string_view b) {
 // The raw key text (after its opening quote) is `name` exactly: the bytes match and the next one
 // is the closing quote (a plain name has no backslash, so that quote is not escaped).
 inline bool raw_is(const char* raw, const Key& key) {
+  if (key.quoted_mask) {
+    const __m256i text = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(raw));
+    const __m256i want = _mm256_load_si256(reinterpret_cast<const __m256i*>(key.quoted));
+    const auto equal = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(text, want)));
+    return (equal & key.quoted_mask) == key.quoted_mask;
+  }
   const std::size_t n = key.name.size();
-  if (n > 16) return same(std::string_view(raw, n), key.name) && raw[n] == '"';
-  uint64_t head, tail;
-  __builtin_memcpy(&head, raw, 8);
-  __builtin_memcpy(&tail, raw + 8, 8);
-  return (head & key.head_mask) == key.head && (tail & key.tail_mask) == key.tail && raw[n] == '"';
+  return same(std::string_view(raw, n), key.name) && raw[n] == '"';
 }
 
-// A string value's text without unescaping it when it has no escape (stage 1 has already
-// checked its bytes); with escapes, get_string() unescapes it.
+// A string value, consumed: its text as it lies when it has no escape (stage 1 has already
+// checked its bytes and found its closing quote), else unescaped by get_string().
 inline bool string_value(od::value& v, std::string_view& out) {
-  std::string_view token = v.raw_json_token();
-  if (token.empty() || token.front() != '"') return false;  // not a string
-  while (token.back() != '"') token.remove_suffix(1);  // trailing whitespace
-  if (token.size() >= 2) {
-    const std::string_view inner = token.substr(1, token.size() - 2);
-    if (inner.find('\\') == std::string_view::npos) {
-      out = inner;
-      return true;
-    }
+  od::raw_json_string raw;
+  if (v.get_raw_json_string().get(raw)) return false;  // not a string (and not consumed)
+  const char* start = raw.raw();
+  const __m256i quote = _mm256_set1_epi8('"'), backslash = _mm256_set1_epi8('\\');
+  // 32 bytes at a time up to the closing quote, which lies inside the message: the loads end
+  // within the parser's padding.
+  for (const char* p = start;; p += 32) {
+    const __m256i text = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const auto quotes = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(text, quote)));
+    const auto escapes = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(text, backslash)));
+    const uint32_t either = quotes | escapes;
+    if (!either) continue;
+    if (either & (0u - either) & escapes) return !v.get_string().get(out);  // a backslash first
+    out = std::string_view(start, static_cast<std::size_t>(p - start) + static_cast<std::size_t>(__builtin_ctz(either)));
+    return true;
   }
-  return !v.get_string().get(out);
 }
 
 // Integral number tokens the DOM parser reads differently from on-demand's get_double (or
@@ -190,12 +198,11 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
         if (got && (o.i < spec.min_int || o.i > spec.max_int)) return false;
         break;
       case Kind::Float: {
-        // The token first (get_double consumes the value); scanned only when the value is a
-        // whole number, the only case where the two parsers can differ.
-        const std::string_view token = v.raw_json_token();
         got = !v.get_double().get(o.d);
         if (!got) break;
-        if (__builtin_trunc(o.d) == o.d && awkward_integer(token)) return false;
+        // The token (still readable once consumed) is scanned only when the value is a whole
+        // number, the only case where the two parsers can differ.
+        if (__builtin_trunc(o.d) == o.d && awkward_integer(v.raw_json_token())) return false;
         if (!(o.d >= spec.min && o.d <= spec.max) || !__builtin_isfinite(o.d)) return false;
         break;
       }

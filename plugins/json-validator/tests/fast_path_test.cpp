@@ -3,7 +3,9 @@
 // verdict, reason, message and values; and the fast path really takes the ordinary valid ones.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -186,6 +188,128 @@ timestamp: timestamp
   }
   EXPECT_GT(valid, 10000u);
   EXPECT_EQ(v.fast_accepted(), 2 * valid);  // expect_same validates each twice: in place and copied
+}
+
+}  // namespace
+
+namespace {
+
+// More than 64 fields: the walker tracks keys 64 and on apart from the first 64 (a bit mask).
+TEST(FastPath, SchemasOfMoreThan64Fields) {
+  std::string schema;
+  for (int i = 0; i < 70; ++i)
+    schema += "f" + std::to_string(i) + (i % 10 == 9 ? ": {type: int, required: false}\n" : ": int\n");
+  RecordValidator fast = make(schema, true), dom = make(schema, true);
+  if (!fast.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+  dom.use_fast_path(false);
+  auto message = [](const std::vector<int>& order, const std::string& extra) {
+    std::string m = "{";
+    for (int i : order) m += (m.size() > 1 ? "," : "") + std::string("\"f") + std::to_string(i) + "\":" + std::to_string(i * 3);
+    return m + extra + "}";
+  };
+  std::vector<int> all(70);
+  for (int i = 0; i < 70; ++i) all[static_cast<std::size_t>(i)] = i;
+  std::vector<int> reversed(all.rbegin(), all.rend());
+  std::vector<int> no_69(all.begin(), all.end() - 1), no_68(all.begin(), all.end());
+  no_68.erase(no_68.begin() + 68);
+  const std::vector<std::string> cases = {
+      message(all, ""), message(reversed, ""),
+      message(no_69, ""),                     // f69 is optional
+      message(no_69, R"(,"f69":null)"),       // null optional
+      message(no_68, ""),                     // f68 is required: missing_field
+      message(all, R"(,"f66":1)"),            // duplicate beyond the first 64
+      message(all, R"(,"f3":1)"),             // duplicate within the first 64
+      message(no_69, R"(,"f69":1,"f69":2)"),  // duplicate of an optional one beyond 64
+  };
+  for (const auto& c : cases) expect_same(fast, dom, c);
+  EXPECT_EQ(fast.fast_accepted(), 2u * 4u);  // the four valid ones, each twice (in place, copied)
+  ASSERT_TRUE(fast.validate(message(no_69, "")));
+  EXPECT_FALSE(fast.slots()[69].present);
+  EXPECT_EQ(fast.slots()[68].i, 68 * 3);
+  ASSERT_FALSE(fast.validate(message(all, R"(,"f66":1)")));
+  EXPECT_EQ(fast.reason(), json_validator::Reason::DuplicateKey);
+  ASSERT_FALSE(fast.validate(message(no_68, "")));
+  EXPECT_EQ(fast.message(), "missing required field 'f68'");
+}
+
+// Key names around the 32-byte compare (31 bytes and its quote fit; longer ones are compared
+// by name), and string values around the 32-byte scan for their closing quote or a backslash.
+TEST(FastPath, LongKeysAndStringsAroundThe32ByteBlocks) {
+  const std::string k31(31, 'k'), k32(32, 'm'), k40 = std::string(39, 'n') + "x";
+  const std::string schema = k31 + ": string\n" + k32 + ": {type: string, required: false}\n" + k40 +
+                             ": {type: int, required: false}\nshort: {type: string, required: false}\n";
+  RecordValidator fast = make(schema, true), dom = make(schema, true);
+  if (!fast.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+  dom.use_fast_path(false);
+  uint64_t valid = 0;
+  for (std::size_t len : {0, 1, 30, 31, 32, 33, 63, 64, 65, 100}) {
+    for (std::size_t escape_at : {std::string::npos, std::size_t{0}, len / 2, len}) {
+      std::string text(len, 'v');
+      if (escape_at != std::string::npos) text.insert(std::min(escape_at, text.size()), "\\\"");
+      const std::string s = "\"" + text + "\"";
+      const std::vector<std::string> messages = {
+          "{\"" + k31 + "\":" + s + ",\"" + k32 + "\":" + s + ",\"" + k40 + "\":7,\"short\":" + s + "}",
+          "{\"" + k40 + "\":1,\"" + k32 + "\":" + s + ",\"" + k31 + "\":" + s + "}",
+          "{\"" + k31 + "x\":" + s + "}",                         // a longer key: unknown field
+          "{\"" + k31.substr(1) + "\":" + s + "}",                // a shorter one
+          "{\"" + k31 + "\":" + s + ",\"" + k40.substr(0, 39) + "y\":1}",  // last byte differs
+          "{\"" + k31 + "\":" + s + ",\"" + k31 + "\":" + s + "}",  // duplicate
+      };
+      for (const auto& m : messages) {
+        expect_same(fast, dom, m);
+        if (dom.validate(m)) ++valid;
+      }
+      ASSERT_TRUE(fast.validate(messages[0])) << fast.message();
+      std::string unescaped(len, 'v');
+      if (escape_at != std::string::npos) unescaped.insert(std::min(escape_at, unescaped.size()), "\"");
+      EXPECT_EQ(fast.slots()[0].s, unescaped);
+      EXPECT_EQ(fast.slots()[3].s, unescaped);
+      EXPECT_EQ(fast.slots()[2].i, 7);
+    }
+  }
+  EXPECT_EQ(valid, 10u * 4u * 2u);
+  EXPECT_EQ(fast.fast_accepted(), valid * 2 + 10u * 4u);  // expect_same twice, and the check above
+}
+
+// The timestamp cache: texts with the same last two characters share a place (the later must not
+// take the earlier's value), short texts (under 8 bytes) and texts too long to be kept.
+TEST(FastPath, TimestampCacheKeepsTextsApart) {
+  for (const char* format : {"%Y-%m-%d %H:%M:%S", "%s", "%Y-%m-%dT%H:%M:%S.%f at an offset of %z hours"}) {
+    const std::string schema = std::string("t: {type: timestamp, format: \"") + format + "\"}\n";
+    RecordValidator fast = make(schema, true), dom = make(schema, true);
+    if (!fast.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+    dom.use_fast_path(false);
+    std::mt19937_64 rng(3);
+    for (int i = 0; i < 3000; ++i) {
+      const int64_t secs = 1'749'978'721 + static_cast<int64_t>(rng() % 50) * 86'400 + static_cast<int64_t>(rng() % 3) * 100;
+      std::string text;
+      int64_t micros = 0;  // what the text says, computed here (both paths share the cache)
+      if (std::string(format) == "%s") {
+        const int64_t n = rng() % 2 ? secs % 10'000'000 : secs % 1000;  // 1 to 7 digits
+        text = std::to_string(n);
+        micros = n * 1'000'000;
+      } else {
+        const std::time_t t = static_cast<std::time_t>(secs);
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        char buf[64];
+        text.assign(buf, std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm));
+        micros = secs * 1'000'000;
+        if (std::string(format) != "%Y-%m-%d %H:%M:%S") {  // 48 bytes and more: never kept
+          const int64_t ms = static_cast<int64_t>(rng() % 900) + 100, hours = static_cast<int64_t>(rng() % 3);
+          text[10] = 'T';
+          text += "." + std::to_string(ms) + " at an offset of +0" + std::to_string(hours) + ":00 hours";
+          micros += ms * 1000 - hours * 3'600'000'000;
+        }
+      }
+      const std::string m = "{\"t\":\"" + text + "\"}";
+      ASSERT_TRUE(dom.validate(m)) << m << ": " << dom.message();
+      ASSERT_TRUE(fast.validate(m)) << m << ": " << fast.message();
+      ASSERT_EQ(fast.slots()[0].i, micros) << m;
+      ASSERT_EQ(dom.slots()[0].i, micros) << m;
+    }
+    EXPECT_EQ(fast.fast_accepted(), 3000u);
+  }
 }
 
 }  // namespace
