@@ -300,12 +300,13 @@ class JsonValidator : public flow::Processor {
             c.append_null();
             continue;
           }
+          // Unchecked: each column has its field's type (out_schema_).
           switch (types[f]) {
-            case FieldType::Int: c.append_int64(s.i); break;
-            case FieldType::Float: c.append_double(s.d); break;
-            case FieldType::String: c.append_string(s.s); break;
-            case FieldType::Bool: c.append_bool(s.b); break;
-            case FieldType::Timestamp: c.append_timestamp(s.i); break;
+            case FieldType::Int:
+            case FieldType::Timestamp: c.append_int64_unchecked(s.i); break;
+            case FieldType::Float: c.append_double_unchecked(s.d); break;
+            case FieldType::String: c.append_string_unchecked(s.s); break;
+            case FieldType::Bool: c.append_bool_unchecked(s.b); break;
           }
         }
         continue;
