@@ -209,6 +209,7 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
       case Kind::String:
       case Kind::Timestamp: got = string_value(v, o.s); break;
       case Kind::Bool: got = !v.get_bool().get(o.b); break;
+      default: __builtin_unreachable();  // Key::make takes only the five kinds
     }
     if (!got) {
       bool null = false;
