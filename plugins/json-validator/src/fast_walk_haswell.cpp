@@ -57,14 +57,14 @@ inline bool same(std::string_view a, std::string_view b) {
 // The raw key text (after its opening quote) is `name` exactly: the bytes match and the next one
 // is the closing quote (a plain name has no backslash, so that quote is not escaped).
 inline bool raw_is(const char* raw, const Key& key) {
-  if (key.quoted_mask) {
+  if (key.quoted_mask) {  // set only for plain names
     const __m256i text = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(raw));
     const __m256i want = _mm256_load_si256(reinterpret_cast<const __m256i*>(key.quoted));
     const auto equal = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(text, want)));
     return (equal & key.quoted_mask) == key.quoted_mask;
   }
   const std::size_t n = key.name.size();
-  return same(std::string_view(raw, n), key.name) && raw[n] == '"';
+  return key.plain && same(std::string_view(raw, n), key.name) && raw[n] == '"';
 }
 
 // A string value, consumed: its text as it lies when it has no escape (stage 1 has already
@@ -126,7 +126,10 @@ inline bool scalar_ok(od::value& v, od::json_type t) {
 
 bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const Key* keys, std::size_t n,
                   bool ignore_extra, Slot* out) {
-  // Keys seen: a bit each for the first 64, a walk number beyond (no per-record reset).
+  // Keys seen: while they come in schema order from the first, only how many (the usual
+  // case); else a bit each for the first 64, a walk number beyond (no per-record reset).
+  constexpr std::size_t kOutOfOrder = ~std::size_t{0};
+  std::size_t in_order = 0;
   uint64_t seen = 0;
   const uint64_t walk_id = ++impl_->walks;
   if (n > 64 && impl_->seen.size() < n) impl_->seen.resize(n, 0);
@@ -149,11 +152,11 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
     // The raw key text first (no copy); a key with escapes is unescaped and compared again.
     const char* raw = field.key().raw();
     std::size_t k = n;
-    if (hint < n && keys[hint].plain && raw_is(raw, keys[hint])) {
+    if (hint < n && raw_is(raw, keys[hint])) {
       k = hint;
     } else {
       for (std::size_t i = 0; i < n; ++i)
-        if (keys[i].plain && raw_is(raw, keys[i])) {
+        if (raw_is(raw, keys[i])) {
           k = i;
           break;
         }
@@ -178,13 +181,21 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
       if (!scalar_ok(v, t)) return false;
       continue;
     }
-    if (k < 64) {
-      const uint64_t bit = uint64_t{1} << k;
-      if (seen & bit) return false;  // duplicate key
-      seen |= bit;
+    if (k == in_order && k < 64) {
+      ++in_order;
     } else {
-      if (seen_late[k] == walk_id) return false;
-      seen_late[k] = walk_id;
+      if (in_order != kOutOfOrder) {  // keys 0 .. in_order - 1 so far, now the bit mask
+        seen = in_order == 0 ? 0 : ~uint64_t{0} >> (64 - in_order);
+        in_order = kOutOfOrder;
+      }
+      if (k < 64) {
+        const uint64_t bit = uint64_t{1} << k;
+        if (seen & bit) return false;  // duplicate key
+        seen |= bit;
+      } else {
+        if (seen_late[k] == walk_id) return false;
+        seen_late[k] = walk_id;
+      }
     }
     hint = k + 1;
     const Key& spec = keys[k];
@@ -223,6 +234,10 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
   const char* rest = nullptr;
   if (doc.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) return false;
   // Keys not seen: absent (a required one is the DOM parser's to explain).
+  if (in_order != kOutOfOrder) {
+    if (in_order == n) return true;  // every key, in order
+    seen = in_order == 0 ? 0 : ~uint64_t{0} >> (64 - in_order);
+  }
   const uint64_t all = n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
   for (uint64_t missing = all & ~seen; missing; missing &= missing - 1) {
     const std::size_t k = static_cast<std::size_t>(__builtin_ctzll(missing));
