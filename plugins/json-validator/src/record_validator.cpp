@@ -94,12 +94,6 @@ void parse_allowed(const flow::Value& v, const std::string& ctx, FieldSpec& f, s
   }
 }
 
-// An `allowed` list holds the value; an empty list allows every value.
-template <class T, class V>
-bool allows(const std::vector<T>& allowed, const V& v) {
-  return allowed.empty() || std::find(allowed.begin(), allowed.end(), v) != allowed.end();
-}
-
 }  // namespace
 
 std::vector<FieldSpec> parse_schema(const flow::Value& schema, std::vector<flow::ConfigError>& errors) {
@@ -352,71 +346,6 @@ bool RecordValidator::fail(Reason r) {
   return false;
 }
 
-// The rules of check_value() for the values of one on-demand pass, which writes the slots and
-// checks types, bounds and required fields itself; false = not accepted here (validate_dom()
-// then decides and says why).
-inline bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t capacity) {
-  Slot* slots = slots_.data();
-  if (!walker_->walk(buf, len, capacity, keys_.data(), keys_.size(), !reject_extra_, slots)) return false;
-  for (const std::size_t f : after_walk_) {
-    Slot& slot = slots[f];
-    if (!slot.present) continue;
-    const FieldSpec& spec = fields_[f];
-    switch (spec.type) {
-      case FieldType::Int:
-        if (!allows(spec.allowed_ints, slot.i)) return false;
-        break;
-      case FieldType::Float:
-        if (!allows(spec.allowed_floats, slot.d)) return false;
-        break;
-      case FieldType::String:
-        if (!allows(spec.allowed_strings, slot.s)) return false;
-        break;
-      case FieldType::Bool:
-        if (!allows(spec.allowed_bools, slot.b)) return false;
-        break;
-      case FieldType::Timestamp:
-        if (!timestamp(f, slot.s, slot.i)) return false;
-        break;
-    }
-  }
-  ++fast_accepted_;
-  return true;
-}
-
-namespace {
-// Equality of n bytes (n <= 40) without a call: 8-byte words, the last one overlapping.
-inline bool same_bytes(const char* a, const char* b, std::size_t n) {
-  if (n < 8) {
-    for (std::size_t i = 0; i < n; ++i)
-      if (a[i] != b[i]) return false;
-    return true;
-  }
-  uint64_t u, v;
-  for (std::size_t i = 0; i + 8 < n; i += 8) {
-    std::memcpy(&u, a + i, 8);
-    std::memcpy(&v, b + i, 8);
-    if (u != v) return false;
-  }
-  std::memcpy(&u, a + n - 8, 8);
-  std::memcpy(&v, b + n - 8, 8);
-  return u == v;
-}
-}  // namespace
-
-// A stream's records usually share their second: reuse a recent text's value.
-inline bool RecordValidator::timestamp(std::size_t f, std::string_view s, int64_t& micros) {
-  const std::size_t n = s.size();
-  const std::size_t at =
-      n < 2 ? 0 : (static_cast<unsigned char>(s[n - 1]) + 3u * static_cast<unsigned char>(s[n - 2])) % kTimeCache;
-  const LastTime& last = last_time_[f][at];
-  if (last.size == n && same_bytes(last.text, s.data(), n)) {
-    micros = last.micros;
-    return true;
-  }
-  return parse_timestamp(f, at, s, micros);
-}
-
 bool RecordValidator::parse_timestamp(std::size_t f, std::size_t at, std::string_view s, int64_t& micros) {
   if (!fields_[f].format.parse(s, micros)) return false;
   if (s.size() <= kTimeText) {
@@ -438,7 +367,7 @@ void RecordValidator::copy_to_buffer(std::string_view raw) {
   std::memset(buffer_.get() + raw.size(), 0, simdjson::SIMDJSON_PADDING);
 }
 
-bool RecordValidator::validate(std::string_view raw, std::size_t readable) {
+bool RecordValidator::validate_rest(std::string_view raw, bool tried_in_place) {
   message_.clear();
   if (raw.empty()) {
     message_ = "empty message";
@@ -452,20 +381,11 @@ bool RecordValidator::validate(std::string_view raw, std::size_t readable) {
     message_ += ")";
     return fail(Reason::Oversize);
   }
-  // The fast path reads the padding but never depends on its bytes (the JSON ends at the
-  // object's last brace; stage 1 pads the last block itself): a message with enough readable
-  // bytes after it is parsed where it lies. Else, and always for the DOM parser (which reads
-  // up to SIMDJSON_PADDING bytes past the end), it is copied into a padded buffer.
-  const bool in_place = readable >= raw.size() + simdjson::SIMDJSON_PADDING;
-  const char* buf = raw.data();
-  std::size_t capacity = readable;
-  if (!in_place) {
-    copy_to_buffer(raw);
-    buf = buffer_.get();
-    capacity = buffer_capacity_;
-  }
-  if (walker_ && accept_fast(buf, raw.size(), capacity)) return true;
-  if (in_place) copy_to_buffer(raw);
+  // The DOM parser reads up to SIMDJSON_PADDING bytes past the end, and the fast path needs
+  // that much readable: the message is copied into a padded buffer.
+  // validate() has tried it in place when it could.
+  copy_to_buffer(raw);
+  if (!tried_in_place && walker_ && accept_fast(buffer_.get(), raw.size(), buffer_capacity_)) return true;
   return validate_dom(raw);
 }
 
@@ -599,7 +519,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
         append_number(message_, spec.min_int && i < *spec.min_int ? *spec.min_int : *spec.max_int);
         return fail(Reason::OutOfRange);
       }
-      if (!allows(spec.allowed_ints, i)) {
+      if (!detail::allows(spec.allowed_ints, i)) {
         start("");
         append_number(message_, i);
         message_ += " is not an allowed value";
@@ -632,7 +552,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
         append_number(message_, spec.min && d < *spec.min ? *spec.min : *spec.max);
         return fail(Reason::OutOfRange);
       }
-      if (!allows(spec.allowed_floats, d)) {
+      if (!detail::allows(spec.allowed_floats, d)) {
         start("");
         append_number(message_, d);
         message_ += " is not an allowed value";
@@ -644,7 +564,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::String: {
       if (t != T::STRING) return wrong(Reason::WrongType);
       const std::string_view s = v.get_string().value_unsafe();
-      if (!allows(spec.allowed_strings, s)) {
+      if (!detail::allows(spec.allowed_strings, s)) {
         start("'");
         message_ += clip(s);
         message_ += "' is not an allowed value";
@@ -656,7 +576,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::Bool: {
       if (t != T::BOOL) return wrong(Reason::WrongType);
       const bool b = v.get_bool().value_unsafe();
-      if (!allows(spec.allowed_bools, b)) {
+      if (!detail::allows(spec.allowed_bools, b)) {
         start(b ? "true" : "false");
         message_ += " is not an allowed value";
         return fail(Reason::NotAllowed);

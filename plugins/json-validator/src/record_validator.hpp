@@ -6,8 +6,10 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +84,7 @@ class RecordValidator {
   // True when `raw` is valid: its values are then in slots(). Else reason() and message() say why.
   // `readable`: how many bytes from raw.data() may be read (raw inside a larger buffer); with
   // SIMDJSON_PADDING to spare, the message is parsed where it lies instead of being copied.
+  // The fast path is inlined into callers (a loop over a batch's rows).
   bool validate(std::string_view raw, std::size_t readable = 0);
 
   const std::vector<FieldSpec>& fields() const { return fields_; }
@@ -95,6 +98,7 @@ class RecordValidator {
   uint64_t fast_accepted() const { return fast_accepted_; }
 
  private:
+  bool validate_rest(std::string_view raw, bool tried_in_place);  // all but the fast path in place
   bool validate_dom(std::string_view raw);  // raw is in buffer_
   void copy_to_buffer(std::string_view raw);
   bool accept_fast(const char* buf, std::size_t len, std::size_t capacity);
@@ -136,5 +140,92 @@ class RecordValidator {
   Reason reason_ = Reason::MalformedJson;
   std::string message_;
 };
+
+namespace detail {
+
+// An `allowed` list holds the value; an empty list allows every value.
+template <class T, class V>
+bool allows(const std::vector<T>& allowed, const V& v) {
+  return allowed.empty() || std::find(allowed.begin(), allowed.end(), v) != allowed.end();
+}
+
+// Equality of n bytes without a call: 8-byte words, the last one overlapping.
+inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+  if (n < 8) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+  uint64_t u, v;
+  for (std::size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&u, a + i, 8);
+    std::memcpy(&v, b + i, 8);
+    if (u != v) return false;
+  }
+  std::memcpy(&u, a + n - 8, 8);
+  std::memcpy(&v, b + n - 8, 8);
+  return u == v;
+}
+
+}  // namespace detail
+
+inline bool RecordValidator::validate(std::string_view raw, std::size_t readable) {
+  // The fast path reads the padding but never depends on its bytes (the JSON ends at the
+  // object's last brace; stage 1 pads the last block itself): a message with enough readable
+  // bytes after it is parsed where it lies.
+  if (walker_ && !raw.empty() && raw.size() <= max_bytes_ && readable >= raw.size() + simdjson::SIMDJSON_PADDING) {
+    if (accept_fast(raw.data(), raw.size(), readable)) {
+      message_.clear();
+      return true;
+    }
+    return validate_rest(raw, true);
+  }
+  return validate_rest(raw, false);
+}
+
+// The rules of check_value() for the values of one on-demand pass, which writes the slots and
+// checks types, bounds and required fields itself; false = not accepted here (validate_dom()
+// then decides and says why).
+inline bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t capacity) {
+  Slot* slots = slots_.data();
+  if (!walker_->walk(buf, len, capacity, keys_.data(), keys_.size(), !reject_extra_, slots)) return false;
+  for (const std::size_t f : after_walk_) {
+    Slot& slot = slots[f];
+    if (!slot.present) continue;
+    const FieldSpec& spec = fields_[f];
+    switch (spec.type) {
+      case FieldType::Int:
+        if (!detail::allows(spec.allowed_ints, slot.i)) return false;
+        break;
+      case FieldType::Float:
+        if (!detail::allows(spec.allowed_floats, slot.d)) return false;
+        break;
+      case FieldType::String:
+        if (!detail::allows(spec.allowed_strings, slot.s)) return false;
+        break;
+      case FieldType::Bool:
+        if (!detail::allows(spec.allowed_bools, slot.b)) return false;
+        break;
+      case FieldType::Timestamp:
+        if (!timestamp(f, slot.s, slot.i)) return false;
+        break;
+    }
+  }
+  ++fast_accepted_;
+  return true;
+}
+
+// A stream's records usually share their second: reuse a recent text's value.
+inline bool RecordValidator::timestamp(std::size_t f, std::string_view s, int64_t& micros) {
+  const std::size_t n = s.size();
+  const std::size_t at =
+      n < 2 ? 0 : (static_cast<unsigned char>(s[n - 1]) + 3u * static_cast<unsigned char>(s[n - 2])) % kTimeCache;
+  const LastTime& last = last_time_[f][at];
+  if (last.size == n && detail::same_bytes(last.text, s.data(), n)) {
+    micros = last.micros;
+    return true;
+  }
+  return parse_timestamp(f, at, s, micros);
+}
 
 }  // namespace json_validator
