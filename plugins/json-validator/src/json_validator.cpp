@@ -277,12 +277,37 @@ class JsonValidator : public flow::Processor {
       part.valid.column(c).reserve(rows, rows * 16);
       columns.push_back(&part.valid.column(c));
     }
+    // Each output column with its field's slot, grouped by how a value is appended (one loop
+    // per group, no switch per field; unchecked appends: each column has its field's type).
     // Plain pointers: appending to a column writes memory the compiler cannot tell apart from
     // the vectors, so through them it would reload each one for every field.
-    const std::size_t nf = field_types_.size();
-    const FieldType* types = field_types_.data();
+    struct Out {
+      flow::Column* column;
+      const json_validator::Slot* slot;
+    };
     const json_validator::Slot* sl = v.slots().data();
-    flow::Column* const* cols = columns.data();
+    // Groups: int64 and timestamp (one storage), float64, string, bool.
+    const auto group_of = [](FieldType t) -> std::size_t {
+      switch (t) {
+        case FieldType::Int:
+        case FieldType::Timestamp: return 0;
+        case FieldType::Float: return 1;
+        case FieldType::String: return 2;
+        case FieldType::Bool: return 3;
+      }
+      return 0;
+    };
+    std::vector<Out> outs;
+    outs.reserve(field_types_.size());
+    std::array<std::size_t, 4> counts{};
+    for (std::size_t g = 0; g < counts.size(); ++g)
+      for (std::size_t f = 0; f < field_types_.size(); ++f)
+        if (group_of(field_types_[f]) == g) {
+          outs.push_back(Out{columns[f], sl + f});
+          ++counts[g];
+        }
+    const std::size_t ni = counts[0], nd = counts[1], ns = counts[2], nb = counts[3];
+    const Out *ints = outs.data(), *floats = ints + ni, *strings = floats + nd, *bools = strings + ns;
     // Messages are read where they lie in the column: the bytes after one (the next messages)
     // are its parser padding, so only the last few are copied.
     const flow::Column& values = *job.values;
@@ -293,21 +318,21 @@ class JsonValidator : public flow::Processor {
       const std::string_view raw =
           null ? std::string_view() : std::string_view(chars.data() + offsets[i], offsets[i + 1] - offsets[i]);
       if (v.validate(raw, null ? 0 : chars.size() - offsets[i])) {
-        for (std::size_t f = 0; f < nf; ++f) {
-          const json_validator::Slot& s = sl[f];
-          flow::Column& c = *cols[f];
-          if (!s.present) {
-            c.append_null();
-            continue;
-          }
-          // Unchecked: each column has its field's type (out_schema_).
-          switch (types[f]) {
-            case FieldType::Int:
-            case FieldType::Timestamp: c.append_int64_unchecked(s.i); break;
-            case FieldType::Float: c.append_double_unchecked(s.d); break;
-            case FieldType::String: c.append_string_unchecked(s.s); break;
-            case FieldType::Bool: c.append_bool_unchecked(s.b); break;
-          }
+        for (std::size_t k = 0; k < ni; ++k) {
+          if (ints[k].slot->present) ints[k].column->append_int64_unchecked(ints[k].slot->i);
+          else ints[k].column->append_null();
+        }
+        for (std::size_t k = 0; k < nd; ++k) {
+          if (floats[k].slot->present) floats[k].column->append_double_unchecked(floats[k].slot->d);
+          else floats[k].column->append_null();
+        }
+        for (std::size_t k = 0; k < ns; ++k) {
+          if (strings[k].slot->present) strings[k].column->append_string_unchecked(strings[k].slot->s);
+          else strings[k].column->append_null();
+        }
+        for (std::size_t k = 0; k < nb; ++k) {
+          if (bools[k].slot->present) bools[k].column->append_bool_unchecked(bools[k].slot->b);
+          else bools[k].column->append_null();
         }
         continue;
       }

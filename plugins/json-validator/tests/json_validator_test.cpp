@@ -186,6 +186,52 @@ TEST(JsonValidator, ValidMessagesGiveExactTypedColumnsInSchemaOrder) {
   EXPECT_FALSE(b.column("sensor_id").is_null(2));
 }
 
+// Every type as an optional field, the types interleaved, each null or absent in some row:
+// the columns are filled by type (int64 and timestamp, float64, string, bool), row by row.
+TEST(JsonValidator, NullsOfEveryTypeKeepTheRowsInLine) {
+  StageHarness h(*flow_plugin_entry::descriptor(), R"(
+schema:
+  b: {type: bool, required: false}
+  t: {type: timestamp, required: false}
+  s: {type: string, required: false}
+  f: {type: float, required: false}
+  i: {type: int, required: false}
+  g: {type: float, required: false}
+)");
+  h.open();
+  h.push(raw_batch({R"({"b":true,"t":"2025-06-15 09:12:01","s":"x","f":1.5,"i":7,"g":2})",
+                    R"({"b":null,"t":null,"s":null,"f":null,"i":null,"g":null})",
+                    R"({})",
+                    R"({"i":-3,"s":"y\"z"})",
+                    R"({"g":-0.25,"b":false,"t":"1970-01-01 00:00:00"})"}));
+  ASSERT_EQ(h.output().size(), 1u);
+  const flow::Batch& b = h.output()[0];
+  ASSERT_TRUE(b.consistent());
+  ASSERT_EQ(b.num_rows(), 5u);
+  const auto nulls = [&](const char* column) {
+    std::string out;
+    for (std::size_t r = 0; r < b.num_rows(); ++r) out += b.column(column).is_null(r) ? 'n' : 'v';
+    return out;
+  };
+  EXPECT_EQ(nulls("b"), "vnnnv");
+  EXPECT_EQ(nulls("t"), "vnnnv");
+  EXPECT_EQ(nulls("s"), "vnnvn");
+  EXPECT_EQ(nulls("f"), "vnnnn");
+  EXPECT_EQ(nulls("i"), "vnnvn");
+  EXPECT_EQ(nulls("g"), "vnnnv");
+  EXPECT_TRUE(b.column("b").bool_at(0));
+  EXPECT_FALSE(b.column("b").bool_at(4));
+  EXPECT_EQ(b.column("t").timestamp_at(0), 1'749'978'721'000'000);
+  EXPECT_EQ(b.column("t").timestamp_at(4), 0);
+  EXPECT_EQ(b.column("s").string_at(0), "x");
+  EXPECT_EQ(b.column("s").string_at(3), "y\"z");
+  EXPECT_EQ(b.column("f").double_at(0), 1.5);
+  EXPECT_EQ(b.column("i").int64_at(0), 7);
+  EXPECT_EQ(b.column("i").int64_at(3), -3);
+  EXPECT_EQ(b.column("g").double_at(0), 2.0);
+  EXPECT_EQ(b.column("g").double_at(4), -0.25);
+}
+
 TEST(JsonValidator, TimestampFormatOption) {
   StageHarness h(*flow_plugin_entry::descriptor(), R"(
 schema:
