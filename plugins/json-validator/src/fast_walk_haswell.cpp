@@ -131,9 +131,13 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
   constexpr std::size_t kOutOfOrder = ~std::size_t{0};
   std::size_t in_order = 0;
   uint64_t seen = 0;
-  const uint64_t walk_id = ++impl_->walks;
-  if (n > 64 && impl_->seen.size() < n) impl_->seen.resize(n, 0);
-  uint64_t* seen_late = impl_->seen.data();
+  uint64_t walk_id = 0;
+  uint64_t* seen_late = nullptr;
+  if (n > 64) {
+    walk_id = ++impl_->walks;
+    if (impl_->seen.size() < n) impl_->seen.resize(n, 0);
+    seen_late = impl_->seen.data();
+  }
   od::document doc;
   if (impl_->parser.iterate(buf, len, capacity).get(doc)) return false;
   od::object object;

@@ -313,8 +313,9 @@ class JsonValidator : public flow::Processor {
     const flow::Column& values = *job.values;
     const std::string& chars = values.chars();
     const uint32_t* offsets = values.offsets().data();
+    const bool any_null = values.has_nulls();
     for (std::size_t i = begin; i < end; ++i) {
-      const bool null = values.is_null(i);
+      const bool null = any_null && values.is_null(i);
       const std::string_view raw =
           null ? std::string_view() : std::string_view(chars.data() + offsets[i], offsets[i + 1] - offsets[i]);
       if (v.validate(raw, null ? 0 : chars.size() - offsets[i])) {
