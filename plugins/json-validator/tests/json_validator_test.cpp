@@ -116,6 +116,31 @@ TEST(JsonValidator, CatalogueOfBadMessagesIsRejectedWithItsReason) {
   for (const auto& [reason, n] : per_reason) EXPECT_EQ(h.counter("invalid_records", {{"reason", reason}}), n) << reason;
 }
 
+// A null message (a Kafka tombstone) between valid ones is rejected as empty; the rows around
+// it are read at their own offsets.
+TEST(JsonValidator, NullMessageIsEmptyAndTheOthersStayInPlace) {
+  StageHarness h(*flow_plugin_entry::descriptor(), kSchema);
+  h.open();
+  flow::Batch in = raw_batch({kValid, "", with(R"("temperature":2,"humidity":3,"timestamp":"2025-06-15 09:12:02")")});
+  flow::Column values(flow::Type::String);
+  values.append_string(kValid);
+  values.append_null();
+  values.append_string(with(R"("temperature":2,"humidity":3,"timestamp":"2025-06-15 09:12:02")"));
+  in.replace_column("value", std::move(values));
+  h.push(std::move(in));
+  ASSERT_EQ(h.output().size(), 1u);
+  const flow::Batch& b = h.output()[0];
+  ASSERT_EQ(b.num_rows(), 2u);
+  EXPECT_EQ(b.column("sensor_id").int64_at(0), 7);
+  EXPECT_EQ(b.column("sensor_id").int64_at(1), 1);
+  EXPECT_EQ(b.column("temperature").double_at(1), 2.0);
+  ASSERT_EQ(h.output_rows("invalid"), 1u);
+  const flow::Batch& dead = h.output("invalid")[0];
+  EXPECT_EQ(dead.column("reason").string_at(0), "empty");
+  EXPECT_EQ(dead.column("message").string_at(0), "empty message");
+  EXPECT_EQ(dead.column("offset").int64_at(0), 1);
+}
+
 TEST(JsonValidator, MessagesNameTheProblem) {
   StageHarness h(*flow_plugin_entry::descriptor(), kSchema);
   h.open();
