@@ -74,7 +74,21 @@ class Walker {
   bool walk(const char* buf, std::size_t len, std::size_t capacity, const Key* keys, std::size_t n, bool ignore_extra,
             Slot* out);
 
+  // Rows [begin, end) of a string column, whose texts lie back to back (row r's from
+  // base + offsets[r] to base + offsets[r + 1]; SIMDJSON_PADDING bytes readable after the last),
+  // in one simdjson stage-1 pass (a document stream) instead of one per row, which costs more
+  // than walking these small messages. For each row in order, row_done(ctx, r, walked): walked
+  // when walk() would accept the row's text alone (out then holds its values), else the caller
+  // must judge the row alone. row_done returns false to stop. Stops at the first row whose text
+  // is not one document of the stream: returns the first row not given to row_done (end when
+  // all were). Rows must not be empty, and all of them at most kStreamBytes (else none is done).
+  static constexpr std::size_t kStreamBytes = 32 * 1024;
+  using RowFn = bool (*)(void* ctx, std::size_t row, bool walked);
+  std::size_t walk_rows(const char* base, const uint32_t* offsets, std::size_t begin, std::size_t end, const Key* keys,
+                        std::size_t n, bool ignore_extra, Slot* out, RowFn row_done, void* ctx);
+
  private:
+  uint64_t* late_keys(std::size_t n);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

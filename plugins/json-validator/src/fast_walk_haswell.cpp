@@ -22,12 +22,19 @@ struct Walker::Impl {};
 Walker::Walker() = default;
 Walker::~Walker() = default;
 bool Walker::walk(const char*, std::size_t, std::size_t, const Key*, std::size_t, bool, Slot*) { return false; }
+std::size_t Walker::walk_rows(const char*, const uint32_t*, std::size_t begin, std::size_t, const Key*, std::size_t,
+                              bool, Slot*, RowFn, void*) {
+  return begin;
+}
 #else
 
 namespace od = simdjson::haswell::ondemand;
 
 struct Walker::Impl {
   od::parser parser;
+  // walk_rows(): a parser of its own, whose capacity stays kStreamBytes (a parser given
+  // another capacity reallocates its buffers).
+  od::parser stream_parser;
   // Keys 64 and on: the walk at which each was last seen (the first 64 use a bit mask).
   std::vector<uint64_t> seen;
   uint64_t walks = 0;
@@ -124,24 +131,17 @@ inline bool scalar_ok(od::value& v, od::json_type t) {
 
 }  // namespace
 
-bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const Key* keys, std::size_t n,
-                  bool ignore_extra, Slot* out) {
+namespace {
+
+// The fields of one object into out (see Walker::walk()); false = not sure. seen_late: a word
+// per key for keys 64 and on (null for 64 keys or fewer), walk_id this walk's number.
+inline bool walk_fields(od::object& object, const Key* keys, std::size_t n, bool ignore_extra, Slot* out,
+                        uint64_t* seen_late, uint64_t walk_id) {
   // Keys seen: while they come in schema order from the first, only how many (the usual
   // case); else a bit each for the first 64, a walk number beyond (no per-record reset).
   constexpr std::size_t kOutOfOrder = ~std::size_t{0};
   std::size_t in_order = 0;
   uint64_t seen = 0;
-  uint64_t walk_id = 0;
-  uint64_t* seen_late = nullptr;
-  if (n > 64) {
-    walk_id = ++impl_->walks;
-    if (impl_->seen.size() < n) impl_->seen.resize(n, 0);
-    seen_late = impl_->seen.data();
-  }
-  od::document doc;
-  if (impl_->parser.iterate(buf, len, capacity).get(doc)) return false;
-  od::object object;
-  if (doc.get_object().get(object)) return false;
   constexpr std::size_t kMaxUnknown = 16;
   struct Name {  // trivial, so the array costs nothing until used (a string_view array is zeroed)
     const char* data;
@@ -234,9 +234,6 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
     }
     o.present = true;
   }
-  // Nothing may follow the object (the DOM parser: TRAILING_CONTENT).
-  const char* rest = nullptr;
-  if (doc.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) return false;
   // Keys not seen: absent (a required one is the DOM parser's to explain).
   if (in_order != kOutOfOrder) {
     if (in_order == n) return true;  // every key, in order
@@ -255,6 +252,80 @@ bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const 
     }
   return true;
 }
+
+}  // namespace
+
+// Keys 64 and on: the walk at which each was last seen (null with 64 keys or fewer).
+uint64_t* Walker::late_keys(std::size_t n) {
+  if (n <= 64) return nullptr;
+  if (impl_->seen.size() < n) impl_->seen.resize(n, 0);
+  return impl_->seen.data();
+}
+
+bool Walker::walk(const char* buf, std::size_t len, std::size_t capacity, const Key* keys, std::size_t n,
+                  bool ignore_extra, Slot* out) {
+  od::document doc;
+  if (impl_->parser.iterate(buf, len, capacity).get(doc)) return false;
+  od::object object;
+  if (doc.get_object().get(object)) return false;
+  if (!walk_fields(object, keys, n, ignore_extra, out, late_keys(n), n > 64 ? ++impl_->walks : 0)) return false;
+  // Nothing may follow the object (the DOM parser: TRAILING_CONTENT).
+  const char* rest = nullptr;
+  return doc.current_location().get(rest) == simdjson::OUT_OF_BOUNDS;
+}
+
+std::size_t Walker::walk_rows(const char* base, const uint32_t* offsets, std::size_t begin, std::size_t end,
+                              const Key* keys, std::size_t n, bool ignore_extra, Slot* out, RowFn row_done,
+                              void* ctx) {
+  if (end <= begin || offsets[end] - offsets[begin] > kStreamBytes) return begin;
+  const char* text = base + offsets[begin];
+  const std::size_t len = offsets[end] - offsets[begin];
+  od::document_stream stream;
+  if (impl_->stream_parser.iterate_many(text, len, kStreamBytes).get(stream)) return begin;
+  auto it = stream.begin();
+  // The next document starts in row r, after nothing but whitespace: so it starts row r's
+  // text, and the document before it ended before row r (a document ends with a non-space).
+  auto starts_row = [&](std::size_t r) {
+    if (!(it != stream.end()) || (*it).error()) return false;
+    const std::size_t at = it.current_index(), from = offsets[r] - offsets[begin];
+    if (at < from || at >= offsets[r + 1] - offsets[begin]) return false;
+    for (std::size_t i = from; i < at; ++i)
+      if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') return false;
+    return true;
+  };
+  if (!starts_row(begin)) return begin;
+  for (std::size_t r = begin; r < end; ++r) {  // here the current document starts row r
+    bool walked = false, alive = false;
+    {
+      od::document_reference doc;
+      od::object object;
+      if (!(*it).get(doc)) {
+        if (!doc.get_object().get(object))
+          walked = walk_fields(object, keys, n, ignore_extra, out, late_keys(n), n > 64 ? ++impl_->walks : 0);
+        // An error the parser cannot go on from leaves the document dead: the stream cannot
+        // be moved on (simdjson would read through a null parser).
+        alive = static_cast<od::document&>(doc).is_alive();
+      }
+    }
+    if (!alive) {
+      row_done(ctx, r, false);
+      return r + 1;
+    }
+    // The row is this document alone when the next one starts the next row (or the stream
+    // ends, nothing left over, after the last row): only whitespace lies between. Moving
+    // on resets the parser's string buffer but leaves its bytes: the row's unescaped strings
+    // stay readable until the next document is walked.
+    ++it;
+    const bool alone = r + 1 < end ? starts_row(r + 1) : !(it != stream.end()) && stream.truncated_bytes() == 0;
+    if (!alone) {
+      row_done(ctx, r, false);  // the caller decides about it alone
+      return r + 1;
+    }
+    if (!row_done(ctx, r, walked)) return r + 1;
+  }
+  return end;
+}
+
 
 #endif  // SIMDJSON_CAN_ALWAYS_RUN_HASWELL
 

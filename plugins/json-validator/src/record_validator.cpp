@@ -389,6 +389,70 @@ bool RecordValidator::validate_rest(std::string_view raw, bool tried_in_place) {
   return validate_dom(raw);
 }
 
+bool RecordValidator::validate_rows(const char* chars, std::size_t size, const uint32_t* offsets, std::size_t begin,
+                                    std::size_t end, RowVerdict on_row, void* ctx) {
+  auto alone = [&](std::size_t r) {
+    return on_row(ctx, r, validate(std::string_view(chars + offsets[r], offsets[r + 1] - offsets[r]), size - offsets[r]));
+  };
+  // walk_rows()'s rows: walked ones are checked for the rest of the rules here, the others
+  // (and walked ones these rules refuse) validated alone, which also says why.
+  struct Stream {
+    RecordValidator* self;
+    const char* chars;
+    std::size_t size;
+    const uint32_t* offsets;
+    RowVerdict on_row;
+    void* ctx;
+    bool stopped = false;
+  } stream{this, chars, size, offsets, on_row, ctx};
+  auto row_done = [](void* p, std::size_t r, bool walked) {
+    auto& s = *static_cast<Stream*>(p);
+    bool valid;
+    if (walked && s.self->accept_walked()) {
+      s.self->message_.clear();
+      ++s.self->stream_accepted_;
+      valid = true;
+    } else {
+      valid = s.self->validate(std::string_view(s.chars + s.offsets[r], s.offsets[r + 1] - s.offsets[r]),
+                               s.size - s.offsets[r]);
+    }
+    if (s.on_row(s.ctx, r, valid)) return true;
+    s.stopped = true;
+    return false;
+  };
+  std::size_t r = begin;
+  while (r < end) {
+    // A window of rows for one stream: not empty, within max_message_bytes, together at most
+    // kStreamBytes, and the parser's padding readable after the last.
+    std::size_t w = r;
+    if (walker_) {
+      const std::size_t limit = std::min(end, r + kStreamRows);
+      while (w < limit) {
+        const std::size_t len = offsets[w + 1] - offsets[w];
+        if (len == 0 || len > max_bytes_ || offsets[w + 1] - offsets[r] > fast::Walker::kStreamBytes ||
+            size - offsets[w + 1] < simdjson::SIMDJSON_PADDING)
+          break;
+        ++w;
+      }
+    }
+    if (w - r < kMinStreamRows) {
+      if (!alone(r)) return false;
+      ++r;
+      continue;
+    }
+    message_.clear();
+    const std::size_t next = walker_->walk_rows(chars, offsets, r, w, keys_.data(), keys_.size(), !reject_extra_,
+                                                slots_.data(), row_done, &stream);
+    if (stream.stopped) return false;
+    // The stream lost track of the rows from `next` on (one was not a single document): the
+    // rest of the window alone, the next window in a stream again.
+    for (std::size_t i = next; i < w; ++i)
+      if (!alone(i)) return false;
+    r = w;
+  }
+  return true;
+}
+
 bool RecordValidator::validate_dom(std::string_view raw) {
   simdjson::dom::element root;
   if (auto err = parser_.parse(buffer_.get(), raw.size(), false).get(root)) return classify_parse_error(raw, err);

@@ -87,6 +87,16 @@ class RecordValidator {
   // The fast path is inlined into callers (a loop over a batch's rows).
   bool validate(std::string_view raw, std::size_t readable = 0);
 
+  // What validate_rows() says of a row: valid (slots() hold its values) or not (reason() and
+  // message() say why), as validate() of its text would. Returns false to stop.
+  using RowVerdict = bool (*)(void* ctx, std::size_t row, bool valid);
+  // Validates rows [begin, end) of a string column (row r's text from chars + offsets[r] to
+  // chars + offsets[r + 1]; `size` bytes of chars readable) in order, as validate() each: with
+  // the fast path, windows of small messages share one stage-1 pass (fast::Walker::walk_rows).
+  // False when on_row stopped it.
+  bool validate_rows(const char* chars, std::size_t size, const uint32_t* offsets, std::size_t begin, std::size_t end,
+                     RowVerdict on_row, void* ctx);
+
   const std::vector<FieldSpec>& fields() const { return fields_; }
   const std::vector<Slot>& slots() const { return slots_; }
   Reason reason() const { return reason_; }
@@ -96,18 +106,25 @@ class RecordValidator {
   bool use_fast_path(bool on);
   // How many messages the fast path accepted (tests: it is really used).
   uint64_t fast_accepted() const { return fast_accepted_; }
+  // How many of those validate_rows() accepted from a document stream (tests: it is used).
+  uint64_t stream_accepted() const { return stream_accepted_; }
 
  private:
   bool validate_rest(std::string_view raw, bool tried_in_place);  // all but the fast path in place
   bool validate_dom(std::string_view raw);  // raw is in buffer_
   void copy_to_buffer(std::string_view raw);
   bool accept_fast(const char* buf, std::size_t len, std::size_t capacity);
+  bool accept_walked();
   bool timestamp(std::size_t f, std::string_view s, int64_t& micros);
   bool parse_timestamp(std::size_t f, std::size_t at, std::string_view s, int64_t& micros);
   bool fail(Reason r);
   bool check_value(std::size_t f, simdjson::dom::element value);
   bool classify_parse_error(std::string_view raw, simdjson::error_code code);
   bool seen_unknown_key(std::string_view key);
+
+  // validate_rows(): at most this many rows share a stream; fewer than kMinStreamRows are
+  // validated alone. A row the stream cannot vouch for costs at most a window's stage 1 again.
+  static constexpr std::size_t kStreamRows = 128, kMinStreamRows = 4;
 
   std::vector<FieldSpec> fields_;
   bool reject_extra_;
@@ -117,7 +134,7 @@ class RecordValidator {
   std::vector<fast::Key> keys_;
   // Fields with work left after the walk: timestamps (parsed) and `allowed` lists (checked).
   std::vector<std::size_t> after_walk_;
-  uint64_t fast_accepted_ = 0;
+  uint64_t fast_accepted_ = 0, stream_accepted_ = 0;
   std::unique_ptr<char[]> buffer_;  // the message plus simdjson's padding
   std::size_t buffer_capacity_ = 0;
   std::vector<Slot> slots_;
@@ -187,8 +204,13 @@ inline bool RecordValidator::validate(std::string_view raw, std::size_t readable
 // checks types, bounds and required fields itself; false = not accepted here (validate_dom()
 // then decides and says why).
 inline bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t capacity) {
+  return walker_->walk(buf, len, capacity, keys_.data(), keys_.size(), !reject_extra_, slots_.data()) &&
+         accept_walked();
+}
+
+// The rest of the rules (allowed lists, timestamps) for the values a walk left in the slots.
+inline bool RecordValidator::accept_walked() {
   Slot* slots = slots_.data();
-  if (!walker_->walk(buf, len, capacity, keys_.data(), keys_.size(), !reject_extra_, slots)) return false;
   for (const std::size_t f : after_walk_) {
     Slot& slot = slots[f];
     if (!slot.present) continue;

@@ -312,4 +312,180 @@ TEST(FastPath, TimestampCacheKeepsTextsApart) {
   }
 }
 
+
+// validate_rows(): rows that lie back to back in a column are walked in windows of one
+// document stream; each row's verdict, reason, message and values must be those of the row
+// validated alone, whatever its neighbours are (a row that is not exactly one document must not
+// take its neighbour's bytes or give its own to them).
+struct Verdict {
+  bool valid = false;
+  json_validator::Reason reason{};
+  std::string message;
+  std::vector<json_validator::Slot> slots;
+  std::vector<std::string> texts;  // the slots' strings, copied (views into the parser)
+};
+
+Verdict verdict_of(RecordValidator& v, bool valid) {
+  Verdict out;
+  out.valid = valid;
+  if (!valid) {
+    out.reason = v.reason();
+    out.message = v.message();
+    return out;
+  }
+  out.slots = v.slots();
+  for (std::size_t f = 0; f < out.slots.size(); ++f) {  // only strings hold text (other slots: stale views)
+    const auto type = v.fields()[f].type;
+    const bool text = type == json_validator::FieldType::String || type == json_validator::FieldType::Timestamp;
+    out.texts.emplace_back(out.slots[f].present && text ? out.slots[f].s : std::string_view());
+  }
+  return out;
+}
+
+void expect_same_verdict(const Verdict& a, const Verdict& b, const std::string& raw) {
+  ASSERT_EQ(a.valid, b.valid) << raw << "\nalone: " << b.message << "\nin a stream: " << a.message;
+  if (!a.valid) {
+    EXPECT_EQ(a.reason, b.reason) << raw;
+    EXPECT_EQ(a.message, b.message) << raw;
+    return;
+  }
+  for (std::size_t f = 0; f < a.slots.size(); ++f) {
+    ASSERT_EQ(a.slots[f].present, b.slots[f].present) << raw << " field " << f;
+    if (!a.slots[f].present) continue;
+    EXPECT_EQ(a.slots[f].i, b.slots[f].i) << raw;
+    EXPECT_EQ(std::memcmp(&a.slots[f].d, &b.slots[f].d, sizeof(double)), 0) << raw;
+    EXPECT_EQ(a.slots[f].b, b.slots[f].b) << raw;
+    EXPECT_EQ(a.texts[f], b.texts[f]) << raw;
+  }
+}
+
+// Validates `rows` laid out as a column (no padding after the last: as a batch holds them, so
+// the last rows are taken alone) through validate_rows(), and each alone with `alone`.
+void expect_rows_as_alone(RecordValidator& v, RecordValidator& alone, const std::vector<std::string>& rows,
+                          std::size_t padding = 0) {
+  std::string chars;
+  std::vector<uint32_t> offsets{0};
+  for (const auto& r : rows) {
+    chars += r;
+    offsets.push_back(static_cast<uint32_t>(chars.size()));
+  }
+  const std::size_t size = chars.size();
+  chars.append(padding, ' ');
+  struct Ctx {
+    RecordValidator* v;
+    std::vector<Verdict> got;
+    std::vector<std::size_t> order;
+  } ctx{&v, {}, {}};
+  ASSERT_TRUE(v.validate_rows(chars.data(), size + padding, offsets.data(), 0, rows.size(),
+                              [](void* p, std::size_t row, bool valid) {
+                                auto& c = *static_cast<Ctx*>(p);
+                                c.order.push_back(row);
+                                c.got.push_back(verdict_of(*c.v, valid));
+                                return true;
+                              },
+                              &ctx));
+  ASSERT_EQ(ctx.got.size(), rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    ASSERT_EQ(ctx.order[r], r);
+    const bool ok = alone.validate(rows[r]);
+    expect_same_verdict(ctx.got[r], verdict_of(alone, ok), rows[r]);
+  }
+}
+
+TEST(FastPath, RowsInAStreamAgreeWithRowsAlone) {
+  for (bool reject_extra : {false, true}) {
+    RecordValidator v = make(kSchema, reject_extra), alone = make(kSchema, reject_extra);
+    if (!v.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+    std::mt19937_64 rng(reject_extra ? 31 : 1234);
+    // Awkward neighbours: rows that are not one document, or would join with the next one.
+    const std::vector<std::string> joiners = {"", " ", "{", "}", "{\"a\":", "\"", "\\", "[", "]", "1", "x",
+                                              "\xc3", "\xa9", "{}{}", "{} ", " {}", "\n", "null", "{\"note\":\"\xc3"};
+    for (int round = 0; round < 400; ++round) {
+      std::vector<std::string> rows;
+      const int n = 1 + static_cast<int>(rng() % 300);
+      // From an awkward row in every few to one in a few hundred: dense ones test the way back
+      // from a stream that lost track, sparse ones long streams with awkward rows inside.
+      const uint64_t every = 4 + static_cast<uint64_t>(round % 50) * 8;
+      for (int i = 0; i < n; ++i) {
+        switch (rng() % every) {
+          case 0: rows.push_back(kEdges[rng() % kEdges.size()]); break;
+          case 1: rows.push_back(mutate(kSeeds[rng() % kSeeds.size()], rng)); break;
+          case 2: rows.push_back(joiners[rng() % joiners.size()]); break;
+          case 3: {  // a valid message split over two rows, the second followed by another message
+            const std::string& m = kSeeds[1 + rng() % (kSeeds.size() - 1)];
+            const std::size_t at = 1 + rng() % (m.size() - 1);
+            rows.push_back(m.substr(0, at));
+            rows.push_back(m.substr(at) + (rng() % 2 ? " " : "") + kSeeds[1]);
+            break;
+          }
+          case 4: {  // a valid message followed by the start of another, or by awkward bytes
+            const std::string& m = kSeeds[1];
+            rows.push_back(m + (rng() % 2 ? m.substr(0, 1 + rng() % (m.size() - 1)) : joiners[rng() % joiners.size()]));
+            break;
+          }
+          default: rows.push_back(kSeeds[rng() % kSeeds.size()]); break;
+        }
+      }
+      expect_rows_as_alone(v, alone, rows, round % 2 ? 64 : 0);
+      if (HasFatalFailure()) return;
+    }
+    EXPECT_GT(v.stream_accepted(), 10000u);  // most valid rows came from streams
+  }
+}
+
+// The last row of a window followed, in the same row, by the start of another document (which
+// a stream leaves out as truncated): not one document, so judged alone.
+TEST(FastPath, RowsInAStreamEndingInAPartOfADocument) {
+  RecordValidator v = make(kSchema, false), alone = make(kSchema, false);
+  if (!v.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+  for (const std::string tail : {"[1,", "{\"a\":", "{", "[", "{\"sensor_id\":1"}) {
+    std::vector<std::string> rows(10, kSeeds[1]);
+    rows.push_back(kSeeds[1] + tail);
+    rows.push_back("");  // ends the window
+    rows.push_back(kSeeds[1]);
+    expect_rows_as_alone(v, alone, rows, 64);
+  }
+  EXPECT_GE(v.stream_accepted(), 50u);
+}
+
+// A row on which the on-demand parser gives up for good (its iterator is dead): the stream stops
+// there instead of moving on (simdjson would read through a null parser), the rest judged alone.
+TEST(FastPath, RowsInAStreamAfterARowTheParserGivesUpOn) {
+  RecordValidator v = make(kSchema, false), alone = make(kSchema, false);
+  if (!v.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+  for (const std::string bad : {R"({"sensor_id":1,"temperature":1 "timestamp":"2025-06-15 09:12:01"})",
+                                R"({"sensor_id":1,"temperature":1,"timestamp" "2025-06-15 09:12:01"})",
+                                R"({"sensor_id":1,"temperature":[1,{"a":}],"timestamp":"2025-06-15 09:12:01"})",
+                                R"({"sensor_id":1,"temperature":1,"timestamp":"2025-06-15 09:12:01",})"}) {
+    std::vector<std::string> rows;
+    for (int i = 0; i < 7; ++i) rows.push_back(i == 3 ? bad : kSeeds[1]);
+    expect_rows_as_alone(v, alone, rows, 64);
+  }
+  EXPECT_GE(v.stream_accepted(), 12u);
+}
+
+TEST(FastPath, RowsInAStreamStopWhenTold) {
+  RecordValidator v = make(kSchema, false);
+  if (!v.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+  std::string chars;
+  std::vector<uint32_t> offsets{0};
+  for (int i = 0; i < 200; ++i) {
+    chars += kSeeds[1];
+    offsets.push_back(static_cast<uint32_t>(chars.size()));
+  }
+  chars.append(64, ' ');
+  std::vector<std::size_t> seen;
+  EXPECT_FALSE(v.validate_rows(chars.data(), chars.size(), offsets.data(), 10, 200,
+                               [](void* p, std::size_t row, bool valid) {
+                                 auto& s = *static_cast<std::vector<std::size_t>*>(p);
+                                 s.push_back(row);
+                                 return valid && row < 57;
+                               },
+                               &seen));
+  ASSERT_EQ(seen.size(), 48u);  // rows 10 .. 57, then stopped
+  EXPECT_EQ(seen.front(), 10u);
+  EXPECT_EQ(seen.back(), 57u);
+  EXPECT_GT(v.stream_accepted(), 40u);
+}
+
 }  // namespace
