@@ -7,41 +7,52 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string_view>
 
-namespace json_validator::fast {
+namespace json_validator {
+
+// One field's value of the last valid record, as the fast path and the DOM path leave it.
+struct Slot {
+  bool present = false;  // false: absent or null
+  int64_t i = 0;         // int, timestamp (micros)
+  double d = 0;
+  bool b = false;
+  std::string_view s;  // string, timestamp text: valid until the next record
+};
+
+namespace fast {
 
 enum class Kind : uint8_t { Int, Float, String, Bool, Timestamp };  // FieldType's order
 
-struct Key {
+// 64-byte aligned, and so 128 bytes: a key's address is a shift, and its text one aligned load.
+struct alignas(64) Key {
+  // The raw text of a plain name of up to 31 bytes followed by its closing quote, and a bit per
+  // byte of it: the raw key text (after its opening quote) is matched with one 32-byte compare
+  // (the parser's padding makes the load safe). quoted_mask 0: compared by name instead.
+  char quoted[32] = {};
+  uint32_t quoted_mask = 0;
+  Kind kind = Kind::String;
+  bool plain = false;  // no '"', '\\' or control character: comparable with the raw key text
+  bool required = true;
   std::string_view name;
-  Kind kind;
-  bool plain;  // no '"', '\\' or control character: comparable with the raw key text
-  // A name of at most 16 bytes as two words and their masks: the raw key text is matched with
-  // two 8-byte loads (the parser's padding makes them safe) instead of a byte loop.
-  uint64_t head = 0, head_mask = 0, tail = 0, tail_mask = 0;
+  // The field's bounds (without min or max: the type's whole range), checked while walking.
+  int64_t min_int = std::numeric_limits<int64_t>::min(), max_int = std::numeric_limits<int64_t>::max();
+  double min = -std::numeric_limits<double>::infinity(), max = std::numeric_limits<double>::infinity();
 
   static Key make(std::string_view name, Kind kind, bool plain) {
-    Key k{name, kind, plain};
-    if (name.size() <= 16) {
-      char text[16] = {}, mask[16] = {};
-      for (std::size_t i = 0; i < name.size(); ++i) text[i] = name[i], mask[i] = '\xff';
-      __builtin_memcpy(&k.head, text, 8);
-      __builtin_memcpy(&k.head_mask, mask, 8);
-      __builtin_memcpy(&k.tail, text + 8, 8);
-      __builtin_memcpy(&k.tail_mask, mask + 8, 8);
+    Key k;
+    k.name = name;
+    k.kind = kind;
+    k.plain = plain;
+    if (plain && name.size() < sizeof k.quoted) {
+      for (std::size_t i = 0; i < name.size(); ++i) k.quoted[i] = name[i];
+      k.quoted[name.size()] = '"';
+      k.quoted_mask = static_cast<uint32_t>((uint64_t{1} << (name.size() + 1)) - 1);
     }
     return k;
   }
-};
-
-struct Value {
-  enum State : uint8_t { Absent, Null, Set } state = Absent;
-  int64_t i = 0;  // Int
-  double d = 0;   // Float
-  bool b = false;
-  std::string_view s;  // String, Timestamp: unescaped, valid until the next walk()
 };
 
 class Walker {
@@ -57,14 +68,30 @@ class Walker {
   // True when `buf` (len bytes, `capacity` >= len + SIMDJSON_PADDING readable) is exactly one
   // JSON object that simdjson's DOM parser accepts, without duplicate keys, whose keys are in
   // `keys` (or, with ignore_extra, others with scalar values), each value null or a scalar
-  // of its key's kind (Float also takes integers). out[k] then holds key k's value. False
-  // means "not sure", never "invalid".
+  // of its key's kind (Float also takes integers, and a float is finite) within the key's
+  // bounds, and every required key has a value. out[k] then holds key k's value (strings and
+  // timestamps as text, unescaped). False means "not sure", never "invalid".
   bool walk(const char* buf, std::size_t len, std::size_t capacity, const Key* keys, std::size_t n, bool ignore_extra,
-            Value* out);
+            Slot* out);
+
+  // Rows [begin, end) of a string column, whose texts lie back to back (row r's from
+  // base + offsets[r] to base + offsets[r + 1]; SIMDJSON_PADDING bytes readable after the last),
+  // in one simdjson stage-1 pass (a document stream) instead of one per row, which costs more
+  // than walking these small messages. For each row in order, row_done(ctx, r, walked): walked
+  // when walk() would accept the row's text alone (out then holds its values), else the caller
+  // must judge the row alone. row_done returns false to stop. Stops at the first row whose text
+  // is not one document of the stream: returns the first row not given to row_done (end when
+  // all were). Rows must not be empty, and all of them at most kStreamBytes (else none is done).
+  static constexpr std::size_t kStreamBytes = 32 * 1024;
+  using RowFn = bool (*)(void* ctx, std::size_t row, bool walked);
+  std::size_t walk_rows(const char* base, const uint32_t* offsets, std::size_t begin, std::size_t end, const Key* keys,
+                        std::size_t n, bool ignore_extra, Slot* out, RowFn row_done, void* ctx);
 
  private:
+  uint64_t* late_keys(std::size_t n);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace json_validator::fast
+}  // namespace fast
+}  // namespace json_validator

@@ -310,60 +310,97 @@ class JsonValidator : public flow::Processor {
       part.valid.column(c).reserve(rows, rows * 16);
       columns.push_back(&part.valid.column(c));
     }
+    // Each output column with its field's slot, grouped by how a value is appended (one loop
+    // per group, no switch per field; unchecked appends: each column has its field's type).
     // Plain pointers: appending to a column writes memory the compiler cannot tell apart from
     // the vectors, so through them it would reload each one for every field.
-    const std::size_t nf = field_types_.size();
-    const FieldType* types = field_types_.data();
+    struct Out {
+      flow::Column* column;
+      const json_validator::Slot* slot;
+    };
     const json_validator::Slot* sl = v.slots().data();
-    flow::Column* const* cols = columns.data();
+    // Groups: int64 and timestamp (one storage), float64, string, bool.
+    const auto group_of = [](FieldType t) -> std::size_t {
+      switch (t) {
+        case FieldType::Int:
+        case FieldType::Timestamp: return 0;
+        case FieldType::Float: return 1;
+        case FieldType::String: return 2;
+        case FieldType::Bool: return 3;
+      }
+      return 0;
+    };
+    std::vector<Out> outs;
+    outs.reserve(field_types_.size());
+    std::array<std::size_t, 4> counts{};
+    for (std::size_t g = 0; g < counts.size(); ++g)
+      for (std::size_t f = 0; f < field_types_.size(); ++f)
+        if (group_of(field_types_[f]) == g) {
+          outs.push_back(Out{columns[f], sl + f});
+          ++counts[g];
+        }
+    const std::size_t ni = counts[0], nd = counts[1], ns = counts[2], nb = counts[3];
+    const Out *ints = outs.data(), *floats = ints + ni, *strings = floats + nd, *bools = strings + ns;
     // Messages are read where they lie in the column: the bytes after one (the next messages)
     // are its parser padding, so only the last few are copied.
     const flow::Column& values = *job.values;
     const std::string& chars = values.chars();
     const uint32_t* offsets = values.offsets().data();
-    for (std::size_t i = begin; i < end; ++i) {
-      const bool null = values.is_null(i);
-      const std::string_view raw =
-          null ? std::string_view() : std::string_view(chars.data() + offsets[i], offsets[i + 1] - offsets[i]);
-      if (v.validate(raw, null ? 0 : chars.size() - offsets[i])) {
-        for (std::size_t f = 0; f < nf; ++f) {
-          const json_validator::Slot& s = sl[f];
-          flow::Column& c = *cols[f];
-          if (!s.present) {
-            c.append_null();
-            continue;
-          }
-          switch (types[f]) {
-            case FieldType::Int: c.append_int64(s.i); break;
-            case FieldType::Float: c.append_double(s.d); break;
-            case FieldType::String: c.append_string(s.s); break;
-            case FieldType::Bool: c.append_bool(s.b); break;
-            case FieldType::Timestamp: c.append_timestamp(s.i); break;
-          }
+    // Each row's verdict, in row order (validate_rows() may judge several rows in one pass).
+    struct Sink {
+      const JsonValidator& stage;
+      json_validator::RecordValidator& v;
+      const Rows& job;
+      Part& part;
+      std::size_t rows, ni, nd, ns, nb;
+      const Out *ints, *floats, *strings, *bools;
+      const std::string& chars;
+      const uint32_t* offsets;
+    } sink{*this, v, job, part, rows, ni, nd, ns, nb, ints, floats, strings, bools, chars, offsets};
+    auto on_row = [](void* p, std::size_t i, bool valid) {
+      Sink& k = *static_cast<Sink*>(p);
+      if (valid) {
+        for (std::size_t g = 0; g < k.ni; ++g) {
+          if (k.ints[g].slot->present) k.ints[g].column->append_int64_unchecked(k.ints[g].slot->i);
+          else k.ints[g].column->append_null();
         }
-        continue;
+        for (std::size_t g = 0; g < k.nd; ++g) {
+          if (k.floats[g].slot->present) k.floats[g].column->append_double_unchecked(k.floats[g].slot->d);
+          else k.floats[g].column->append_null();
+        }
+        for (std::size_t g = 0; g < k.ns; ++g) {
+          if (k.strings[g].slot->present) k.strings[g].column->append_string_unchecked(k.strings[g].slot->s);
+          else k.strings[g].column->append_null();
+        }
+        for (std::size_t g = 0; g < k.nb; ++g) {
+          if (k.bools[g].slot->present) k.bools[g].column->append_bool_unchecked(k.bools[g].slot->b);
+          else k.bools[g].column->append_null();
+        }
+        return true;
       }
-      const Reason reason = v.reason();
-      ++part.reasons[static_cast<std::size_t>(reason)];
-      if (mode_ == Mode::Fail) {
-        part.failure = Failure{i, reason, v.message()};
-        return;
+      const Reason reason = k.v.reason();
+      ++k.part.reasons[static_cast<std::size_t>(reason)];
+      if (k.stage.mode_ == Mode::Fail) {
+        k.part.failure = Failure{i, reason, k.v.message()};
+        return false;
       }
-      if (!job.dead_letter) continue;
-      flow::Batch& dead = part.dead;
+      if (!k.job.dead_letter) return true;
+      flow::Batch& dead = k.part.dead;
       if (!dead.schema()) {
         dead = flow::Batch(dead_letter_schema());
-        dead.column(0).reserve(rows, 0);
+        dead.column(0).reserve(k.rows, 0);
       }
-      dead.column(0).append_string(raw);
+      dead.column(0).append_string(std::string_view(k.chars.data() + k.offsets[i], k.offsets[i + 1] - k.offsets[i]));
       dead.column(1).append_string(json_validator::reason_name(reason));
-      dead.column(2).append_string(v.message());
-      dead.column(3).append_string(job.topic ? job.topic->string_at(i) : std::string_view());
-      if (job.partition) dead.column(4).append_int64(job.partition->int64_at(i));
+      dead.column(2).append_string(k.v.message());
+      dead.column(3).append_string(k.job.topic ? k.job.topic->string_at(i) : std::string_view());
+      if (k.job.partition) dead.column(4).append_int64(k.job.partition->int64_at(i));
       else dead.column(4).append_null();
-      if (job.offset) dead.column(5).append_int64(job.offset->int64_at(i));
+      if (k.job.offset) dead.column(5).append_int64(k.job.offset->int64_at(i));
       else dead.column(5).append_null();
-    }
+      return true;
+    };
+    v.validate_rows(chars.data(), chars.size(), offsets, begin, end, on_row, &sink);
   }
 
   // A thread with its own RecordValidator that takes chunks of each batch it is told about.

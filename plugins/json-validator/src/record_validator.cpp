@@ -94,12 +94,6 @@ void parse_allowed(const flow::Value& v, const std::string& ctx, FieldSpec& f, s
   }
 }
 
-// An `allowed` list holds the value; an empty list allows every value.
-template <class T, class V>
-bool allows(const std::vector<T>& allowed, const V& v) {
-  return allowed.empty() || std::find(allowed.begin(), allowed.end(), v) != allowed.end();
-}
-
 }  // namespace
 
 std::vector<FieldSpec> parse_schema(const flow::Value& schema, std::vector<flow::ConfigError>& errors) {
@@ -324,13 +318,20 @@ RecordValidator::RecordValidator(std::vector<FieldSpec> fields, bool reject_extr
       last_time_(fields_.size()) {
   message_.reserve(256);
   unknown_keys_.reserve(16);
-  for (const auto& f : fields_) {
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    const FieldSpec& f = fields_[i];
     const bool plain = std::none_of(f.name.begin(), f.name.end(), [](char c) {
       return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
     });
-    keys_.push_back(fast::Key::make(f.name, static_cast<fast::Kind>(f.type), plain));
+    fast::Key k = fast::Key::make(f.name, static_cast<fast::Kind>(f.type), plain);
+    k.required = f.required;
+    if (f.min_int) k.min_int = *f.min_int;
+    if (f.max_int) k.max_int = *f.max_int;
+    if (f.min) k.min = *f.min;
+    if (f.max) k.max = *f.max;
+    keys_.push_back(k);
+    if (f.type == FieldType::Timestamp || f.has_allowed()) after_walk_.push_back(i);
   }
-  values_.resize(fields_.size());
   use_fast_path(true);
 }
 
@@ -345,7 +346,28 @@ bool RecordValidator::fail(Reason r) {
   return false;
 }
 
-bool RecordValidator::validate(std::string_view raw, std::size_t readable) {
+bool RecordValidator::parse_timestamp(std::size_t f, std::size_t at, std::string_view s, int64_t& micros) {
+  if (!fields_[f].format.parse(s, micros)) return false;
+  if (s.size() <= kTimeText) {
+    LastTime& last = last_time_[f][at];
+    std::memcpy(last.text, s.data(), s.size());
+    last.size = s.size();
+    last.micros = micros;
+  }
+  return true;
+}
+
+void RecordValidator::copy_to_buffer(std::string_view raw) {
+  const std::size_t need = raw.size() + simdjson::SIMDJSON_PADDING;
+  if (need > buffer_capacity_) {
+    buffer_capacity_ = std::max(need, std::max<std::size_t>(buffer_capacity_ * 2, 4096));
+    buffer_ = std::make_unique<char[]>(buffer_capacity_);
+  }
+  std::memcpy(buffer_.get(), raw.data(), raw.size());
+  std::memset(buffer_.get() + raw.size(), 0, simdjson::SIMDJSON_PADDING);
+}
+
+bool RecordValidator::validate_rest(std::string_view raw, bool tried_in_place) {
   message_.clear();
   if (raw.empty()) {
     message_ = "empty message";
@@ -359,85 +381,75 @@ bool RecordValidator::validate(std::string_view raw, std::size_t readable) {
     message_ += ")";
     return fail(Reason::Oversize);
   }
-  // The fast path reads the padding but never depends on its bytes (the JSON ends at the
-  // object's last brace; stage 1 pads the last block itself): no copy needed.
-  if (walker_ && readable >= raw.size() + simdjson::SIMDJSON_PADDING && accept_fast(raw.data(), raw.size(), readable))
-    return true;
-  // simdjson reads up to SIMDJSON_PADDING bytes past the end: copy into a padded buffer.
-  const std::size_t need = raw.size() + simdjson::SIMDJSON_PADDING;
-  if (need > buffer_capacity_) {
-    buffer_capacity_ = std::max(need, std::max<std::size_t>(buffer_capacity_ * 2, 4096));
-    buffer_ = std::make_unique<char[]>(buffer_capacity_);
-  }
-  std::memcpy(buffer_.get(), raw.data(), raw.size());
-  std::memset(buffer_.get() + raw.size(), 0, simdjson::SIMDJSON_PADDING);
-  if (walker_ && readable < raw.size() + simdjson::SIMDJSON_PADDING &&
-      accept_fast(buffer_.get(), raw.size(), buffer_capacity_))
-    return true;
+  // The DOM parser reads up to SIMDJSON_PADDING bytes past the end, and the fast path needs
+  // that much readable: the message is copied into a padded buffer.
+  // validate() has tried it in place when it could.
+  copy_to_buffer(raw);
+  if (!tried_in_place && walker_ && accept_fast(buffer_.get(), raw.size(), buffer_capacity_)) return true;
   return validate_dom(raw);
 }
 
-// The rules of check_value() for the values of one on-demand pass; false = not accepted here
-// (validate_dom() then decides and says why).
-bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t capacity) {
-  const std::size_t n = fields_.size();
-  if (!walker_->walk(buf, len, capacity, keys_.data(), n, !reject_extra_, values_.data()))
+bool RecordValidator::validate_rows(const char* chars, std::size_t size, const uint32_t* offsets, std::size_t begin,
+                                    std::size_t end, RowVerdict on_row, void* ctx) {
+  auto alone = [&](std::size_t r) {
+    return on_row(ctx, r, validate(std::string_view(chars + offsets[r], offsets[r + 1] - offsets[r]), size - offsets[r]));
+  };
+  // walk_rows()'s rows: walked ones are checked for the rest of the rules here, the others
+  // (and walked ones these rules refuse) validated alone, which also says why.
+  struct Stream {
+    RecordValidator* self;
+    const char* chars;
+    std::size_t size;
+    const uint32_t* offsets;
+    RowVerdict on_row;
+    void* ctx;
+    bool stopped = false;
+  } stream{this, chars, size, offsets, on_row, ctx};
+  auto row_done = [](void* p, std::size_t r, bool walked) {
+    auto& s = *static_cast<Stream*>(p);
+    bool valid;
+    if (walked && s.self->accept_walked()) {
+      s.self->message_.clear();
+      ++s.self->stream_accepted_;
+      valid = true;
+    } else {
+      valid = s.self->validate(std::string_view(s.chars + s.offsets[r], s.offsets[r + 1] - s.offsets[r]),
+                               s.size - s.offsets[r]);
+    }
+    if (s.on_row(s.ctx, r, valid)) return true;
+    s.stopped = true;
     return false;
-  // Plain pointers: stores into a slot would otherwise make the compiler reload the vectors.
-  const fast::Value* values = values_.data();
-  const FieldSpec* fields = fields_.data();
-  Slot* slots = slots_.data();
-  for (std::size_t f = 0; f < n; ++f) {
-    const fast::Value& v = values[f];
-    const FieldSpec& spec = fields[f];
-    Slot& slot = slots[f];
-    if (v.state != fast::Value::Set) {
-      if (spec.required) return false;
-      slot.present = false;
+  };
+  std::size_t r = begin;
+  while (r < end) {
+    // A window of rows for one stream: not empty, within max_message_bytes, together at most
+    // kStreamBytes, and the parser's padding readable after the last.
+    std::size_t w = r;
+    if (walker_) {
+      const std::size_t limit = std::min(end, r + kStreamRows);
+      while (w < limit) {
+        const std::size_t len = offsets[w + 1] - offsets[w];
+        if (len == 0 || len > max_bytes_ || offsets[w + 1] - offsets[r] > fast::Walker::kStreamBytes ||
+            size - offsets[w + 1] < simdjson::SIMDJSON_PADDING)
+          break;
+        ++w;
+      }
+    }
+    if (w - r < kMinStreamRows) {
+      if (!alone(r)) return false;
+      ++r;
       continue;
     }
-    switch (spec.type) {
-      case FieldType::Int:
-        if ((spec.min_int && v.i < *spec.min_int) || (spec.max_int && v.i > *spec.max_int)) return false;
-        if (!allows(spec.allowed_ints, v.i)) return false;
-        slot.i = v.i;
-        break;
-      case FieldType::Float:
-        if (!std::isfinite(v.d) || (spec.min && v.d < *spec.min) || (spec.max && v.d > *spec.max)) return false;
-        if (!allows(spec.allowed_floats, v.d)) return false;
-        slot.d = v.d;
-        break;
-      case FieldType::String:
-        if (!allows(spec.allowed_strings, v.s)) return false;
-        slot.s = v.s;
-        break;
-      case FieldType::Bool:
-        if (!allows(spec.allowed_bools, v.b)) return false;
-        slot.b = v.b;
-        break;
-      case FieldType::Timestamp:
-        if (!timestamp(f, v.s, slot.i)) return false;
-        break;
-    }
-    slot.present = true;
+    message_.clear();
+    const std::size_t next = walker_->walk_rows(chars, offsets, r, w, keys_.data(), keys_.size(), !reject_extra_,
+                                                slots_.data(), row_done, &stream);
+    if (stream.stopped) return false;
+    // The stream lost track of the rows from `next` on (one was not a single document): the
+    // rest of the window alone, the next window in a stream again.
+    for (std::size_t i = next; i < w; ++i)
+      if (!alone(i)) return false;
+    r = w;
   }
-  ++fast_accepted_;
-  return true;
-}
-
-// A stream's records usually share their second: reuse a recent text's value.
-bool RecordValidator::timestamp(std::size_t f, std::string_view s, int64_t& micros) {
-  const std::size_t slot =
-      s.size() < 2 ? 0 : (static_cast<unsigned char>(s[s.size() - 1]) + 3u * static_cast<unsigned char>(s[s.size() - 2])) % kTimeCache;
-  LastTime& last = last_time_[f][slot];
-  if (last.valid && same(last.text, s)) {
-    micros = last.micros;
-    return true;
-  }
-  if (!fields_[f].format.parse(s, micros)) return false;
-  last.text.assign(s);
-  last.micros = micros;
-  last.valid = true;
   return true;
 }
 
@@ -571,7 +583,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
         append_number(message_, spec.min_int && i < *spec.min_int ? *spec.min_int : *spec.max_int);
         return fail(Reason::OutOfRange);
       }
-      if (!allows(spec.allowed_ints, i)) {
+      if (!detail::allows(spec.allowed_ints, i)) {
         start("");
         append_number(message_, i);
         message_ += " is not an allowed value";
@@ -604,7 +616,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
         append_number(message_, spec.min && d < *spec.min ? *spec.min : *spec.max);
         return fail(Reason::OutOfRange);
       }
-      if (!allows(spec.allowed_floats, d)) {
+      if (!detail::allows(spec.allowed_floats, d)) {
         start("");
         append_number(message_, d);
         message_ += " is not an allowed value";
@@ -616,7 +628,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::String: {
       if (t != T::STRING) return wrong(Reason::WrongType);
       const std::string_view s = v.get_string().value_unsafe();
-      if (!allows(spec.allowed_strings, s)) {
+      if (!detail::allows(spec.allowed_strings, s)) {
         start("'");
         message_ += clip(s);
         message_ += "' is not an allowed value";
@@ -628,7 +640,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::Bool: {
       if (t != T::BOOL) return wrong(Reason::WrongType);
       const bool b = v.get_bool().value_unsafe();
-      if (!allows(spec.allowed_bools, b)) {
+      if (!detail::allows(spec.allowed_bools, b)) {
         start(b ? "true" : "false");
         message_ += " is not an allowed value";
         return fail(Reason::NotAllowed);
@@ -639,6 +651,7 @@ bool RecordValidator::check_value(std::size_t f, simdjson::dom::element v) {
     case FieldType::Timestamp: {
       if (t != T::STRING) return wrong(Reason::WrongType);
       const std::string_view s = v.get_string().value_unsafe();
+      slot.s = s;  // the text, as the fast path leaves it
       if (!timestamp(f, s, slot.i)) {
         start("'");
         message_ += clip(s);

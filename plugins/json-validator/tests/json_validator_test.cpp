@@ -116,6 +116,31 @@ TEST(JsonValidator, CatalogueOfBadMessagesIsRejectedWithItsReason) {
   for (const auto& [reason, n] : per_reason) EXPECT_EQ(h.counter("invalid_records", {{"reason", reason}}), n) << reason;
 }
 
+// A null message (a Kafka tombstone) between valid ones is rejected as empty; the rows around
+// it are read at their own offsets.
+TEST(JsonValidator, NullMessageIsEmptyAndTheOthersStayInPlace) {
+  StageHarness h(*flow_plugin_entry::descriptor(), kSchema);
+  h.open();
+  flow::Batch in = raw_batch({kValid, "", with(R"("temperature":2,"humidity":3,"timestamp":"2025-06-15 09:12:02")")});
+  flow::Column values(flow::Type::String);
+  values.append_string(kValid);
+  values.append_null();
+  values.append_string(with(R"("temperature":2,"humidity":3,"timestamp":"2025-06-15 09:12:02")"));
+  in.replace_column("value", std::move(values));
+  h.push(std::move(in));
+  ASSERT_EQ(h.output().size(), 1u);
+  const flow::Batch& b = h.output()[0];
+  ASSERT_EQ(b.num_rows(), 2u);
+  EXPECT_EQ(b.column("sensor_id").int64_at(0), 7);
+  EXPECT_EQ(b.column("sensor_id").int64_at(1), 1);
+  EXPECT_EQ(b.column("temperature").double_at(1), 2.0);
+  ASSERT_EQ(h.output_rows("invalid"), 1u);
+  const flow::Batch& dead = h.output("invalid")[0];
+  EXPECT_EQ(dead.column("reason").string_at(0), "empty");
+  EXPECT_EQ(dead.column("message").string_at(0), "empty message");
+  EXPECT_EQ(dead.column("offset").int64_at(0), 1);
+}
+
 TEST(JsonValidator, MessagesNameTheProblem) {
   StageHarness h(*flow_plugin_entry::descriptor(), kSchema);
   h.open();
@@ -184,6 +209,52 @@ TEST(JsonValidator, ValidMessagesGiveExactTypedColumnsInSchemaOrder) {
   EXPECT_EQ(b.column("status").string_at(2), "degraded");
   EXPECT_TRUE(b.column("active").is_null(2));
   EXPECT_FALSE(b.column("sensor_id").is_null(2));
+}
+
+// Every type as an optional field, the types interleaved, each null or absent in some row:
+// the columns are filled by type (int64 and timestamp, float64, string, bool), row by row.
+TEST(JsonValidator, NullsOfEveryTypeKeepTheRowsInLine) {
+  StageHarness h(*flow_plugin_entry::descriptor(), R"(
+schema:
+  b: {type: bool, required: false}
+  t: {type: timestamp, required: false}
+  s: {type: string, required: false}
+  f: {type: float, required: false}
+  i: {type: int, required: false}
+  g: {type: float, required: false}
+)");
+  h.open();
+  h.push(raw_batch({R"({"b":true,"t":"2025-06-15 09:12:01","s":"x","f":1.5,"i":7,"g":2})",
+                    R"({"b":null,"t":null,"s":null,"f":null,"i":null,"g":null})",
+                    R"({})",
+                    R"({"i":-3,"s":"y\"z"})",
+                    R"({"g":-0.25,"b":false,"t":"1970-01-01 00:00:00"})"}));
+  ASSERT_EQ(h.output().size(), 1u);
+  const flow::Batch& b = h.output()[0];
+  ASSERT_TRUE(b.consistent());
+  ASSERT_EQ(b.num_rows(), 5u);
+  const auto nulls = [&](const char* column) {
+    std::string out;
+    for (std::size_t r = 0; r < b.num_rows(); ++r) out += b.column(column).is_null(r) ? 'n' : 'v';
+    return out;
+  };
+  EXPECT_EQ(nulls("b"), "vnnnv");
+  EXPECT_EQ(nulls("t"), "vnnnv");
+  EXPECT_EQ(nulls("s"), "vnnvn");
+  EXPECT_EQ(nulls("f"), "vnnnn");
+  EXPECT_EQ(nulls("i"), "vnnvn");
+  EXPECT_EQ(nulls("g"), "vnnnv");
+  EXPECT_TRUE(b.column("b").bool_at(0));
+  EXPECT_FALSE(b.column("b").bool_at(4));
+  EXPECT_EQ(b.column("t").timestamp_at(0), 1'749'978'721'000'000);
+  EXPECT_EQ(b.column("t").timestamp_at(4), 0);
+  EXPECT_EQ(b.column("s").string_at(0), "x");
+  EXPECT_EQ(b.column("s").string_at(3), "y\"z");
+  EXPECT_EQ(b.column("f").double_at(0), 1.5);
+  EXPECT_EQ(b.column("i").int64_at(0), 7);
+  EXPECT_EQ(b.column("i").int64_at(3), -3);
+  EXPECT_EQ(b.column("g").double_at(0), 2.0);
+  EXPECT_EQ(b.column("g").double_at(4), -0.25);
 }
 
 TEST(JsonValidator, TimestampFormatOption) {

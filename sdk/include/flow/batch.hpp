@@ -141,6 +141,17 @@ class Column {
         break;
     }
   }
+  // Appends for hot loops that checked type() once, e.g. after reserve(): as append_int64()
+  // (int64 and timestamp), append_double(), append_bool() and append_string() without the
+  // type check per row. The type must match (else the column's rows no longer line up).
+  void append_int64_unchecked(int64_t v) { ints_.push_back(v); note_valid(); }
+  void append_double_unchecked(double v) { floats_.push_back(v); note_valid(); }
+  void append_bool_unchecked(bool v) { bools_.push_back(v ? 1 : 0); note_valid(); }
+  void append_string_unchecked(std::string_view v) {
+    chars_.append(v.data(), v.size());
+    offsets_.push_back(static_cast<uint32_t>(chars_.size()));
+    note_valid();
+  }
 
   // --- reading ---
   bool is_null(std::size_t i) const { return i < nulls_.size() && nulls_[i] != 0; }
