@@ -88,7 +88,8 @@ class Walker {
                         std::size_t n, bool ignore_extra, Slot* out, RowFn row_done, void* ctx);
 
  private:
-  uint64_t* late_keys(std::size_t n);
+  uint64_t* late_keys(std::size_t n);  // null for schemas of 64 keys or fewer
+  uint64_t* late_keys_slow(std::size_t n);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -256,8 +256,12 @@ inline bool walk_fields(od::object& object, const Key* keys, std::size_t n, bool
 }  // namespace
 
 // Keys 64 and on: the walk at which each was last seen (null with 64 keys or fewer).
-uint64_t* Walker::late_keys(std::size_t n) {
+inline uint64_t* Walker::late_keys(std::size_t n) {
   if (n <= 64) return nullptr;
+  return late_keys_slow(n);
+}
+
+uint64_t* Walker::late_keys_slow(std::size_t n) {
   if (impl_->seen.size() < n) impl_->seen.resize(n, 0);
   return impl_->seen.data();
 }

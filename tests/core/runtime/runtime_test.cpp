@@ -6,6 +6,8 @@
 
 #include "host/yaml_value.hpp"
 #include "runtime/clock.hpp"
+#include <fstream>
+#include <set>
 #include <thread>
 #include "support/process.hpp"
 
@@ -195,6 +197,41 @@ stages:
   const auto nums = read_numbers(dir / "out.txt");
   EXPECT_EQ(nums.size(), stage(r, "src").records_out);  // every emitted record reached the sink
   EXPECT_EQ(counter(r, "src", "acked"), nums.size());
+}
+
+// Stage threads are named after their stage (what `top -H` and perf show).
+TEST(Runtime, StageThreadsCarryTheirStageIds) {
+  TempDir dir;
+  std::set<std::string> names;
+  auto collect_names = [&](flow::runtime::Runtime& rt) {
+    flow::test::eventually([&] {
+      names.clear();
+      for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        names.insert(name);
+      }
+      return names.count("src") && names.count("a-rather-long-s");
+    });
+    rt.request_stop();
+  };
+  auto r = run_yaml(fmt_yaml(R"(
+name: t
+stages:
+  - id: src
+    plugin: test.counter-source
+    config: {count: 0, batch_size: 10, pause: 1ms}
+  - id: a-rather-long-sink-id
+    plugin: test.collect-sink
+    input: src
+    config: {path: OUT}
+)",
+                                 dir / "out.txt"),
+                     collect_names);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(names.count("src"));
+  EXPECT_TRUE(names.count("a-rather-long-s"));  // 15 bytes: what Linux keeps of a thread name
 }
 
 TEST(Runtime, CyclesRunTheirDurationEachTime) {
