@@ -101,7 +101,7 @@ TEST(CsvFormat, TextBufferHoldsExactlyWhatAStringDoes) {
     b.column(0).append_int64(i * 7919 - 100000);
     b.column(1).append_double(i / 3.0);
     b.column(2).append_bool(i % 2 == 0);
-    b.column(3).append_timestamp(1'750'000'000'000'000 + i * 1'000'003);
+    b.column(3).append_timestamp(1'750'000'000'000'000 + int64_t{i} * 1'000'003);
     b.column(4).append_string(i % 5 == 0 ? std::string(static_cast<std::size_t>(i % 97), '"') : "=x," + std::to_string(i));
   }
   flow_csv::CellOptions opts;
