@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "flow/testing/harness.hpp"
@@ -501,7 +503,7 @@ void expect_same_batch(const flow::Batch& a, const flow::Batch& b) {
 
 TEST(JsonValidator, ThreadsSplitABatchAndJoinItInRowOrder) {
   const auto raws = mixed_messages(2000);
-  StageHarness one(*flow_plugin_entry::descriptor(), kSchema);
+  StageHarness one(*flow_plugin_entry::descriptor(), kSchema + "threads: 1\n");
   StageHarness three(*flow_plugin_entry::descriptor(), kSchema + "threads: 3\n");
   ASSERT_TRUE(three.check().empty());
   one.open();
@@ -529,7 +531,7 @@ TEST(JsonValidator, ThreadsSplitABatchAndJoinItInRowOrder) {
 // may wake after its batch is done), and the output is still the one thread's, row for row.
 TEST(JsonValidator, ThreadsGiveTheSameBatchesWhoeverTakesTheChunks) {
   const auto raws = mixed_messages(1500);
-  StageHarness one(*flow_plugin_entry::descriptor(), kSchema);
+  StageHarness one(*flow_plugin_entry::descriptor(), kSchema + "threads: 1\n");
   StageHarness two(*flow_plugin_entry::descriptor(), kSchema + "threads: 2\n");
   one.open();
   two.open();
@@ -551,6 +553,26 @@ TEST(JsonValidator, ThreadsGiveTheSameBatchesWhoeverTakesTheChunks) {
         << c.reason;
   EXPECT_EQ(batches, 220u);
   EXPECT_GT(one.output_rows(), 0u);
+}
+
+std::size_t threads_of_this_process() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// By default (threads: 0) the stage takes a helper thread where there is a second core.
+TEST(JsonValidator, DefaultThreadsTakeASecondCoreWhenThereIsOne) {
+  const std::size_t before = threads_of_this_process();
+  StageHarness by_default(*flow_plugin_entry::descriptor(), kSchema);
+  by_default.open();
+  EXPECT_EQ(threads_of_this_process() - before, std::thread::hardware_concurrency() >= 2 ? 1u : 0u);
+  by_default.close();
+  EXPECT_EQ(threads_of_this_process(), before);
+  StageHarness one(*flow_plugin_entry::descriptor(), kSchema + "threads: 1\n");
+  one.open();
+  EXPECT_EQ(threads_of_this_process(), before);
+  one.close();
 }
 
 TEST(JsonValidator, ThreadsFailOnTheFirstInvalidRowWhicheverShareHoldsIt) {
