@@ -186,7 +186,8 @@ class JsonValidator : public flow::Processor {
     // turn; the chunks are joined in row order, so the output is the same batch.
     const Rows job{&values, topic, partition, offset, dead_letter};
     const std::size_t chunks =
-        std::max<std::size_t>(1, std::min(kChunksPerThread * (helpers_.size() + 1), rows / kMinRowsPerChunk));
+        helpers_.empty() ? 1
+                         : std::max<std::size_t>(1, std::min(kChunksPerThread * (helpers_.size() + 1), rows / kMinRowsPerChunk));
     Part& mine = main_part_;
     if (chunks == 1) {
       validate_rows(validator_, job, 0, rows, mine);
