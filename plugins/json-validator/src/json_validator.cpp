@@ -147,7 +147,25 @@ class JsonValidator : public flow::Processor {
   explicit JsonValidator(Options o)
       : o_(std::move(o)), validator_(make_validator(o_)), out_schema_(json_validator::output_schema(validator_.fields())) {
     mode_ = o_.on_invalid == "drop" ? Mode::Drop : o_.on_invalid == "fail" ? Mode::Fail : Mode::DeadLetter;
-    for (const auto& f : validator_.fields()) field_types_.push_back(f.type);
+    // The output columns grouped by how a value is appended: int64 and timestamp (one
+    // storage), float64, string, bool.
+    const auto group_of = [](FieldType t) -> std::size_t {
+      switch (t) {
+        case FieldType::Int:
+        case FieldType::Timestamp: return 0;
+        case FieldType::Float: return 1;
+        case FieldType::String: return 2;
+        case FieldType::Bool: return 3;
+      }
+      return 0;
+    };
+    const auto& fields = validator_.fields();
+    for (std::size_t g = 0; g < group_sizes_.size(); ++g)
+      for (std::size_t f = 0; f < fields.size(); ++f)
+        if (group_of(fields[f].type) == g) {
+          grouped_fields_.push_back(f);
+          ++group_sizes_[g];
+        }
   }
 
   void open(flow::Context& ctx) override {
@@ -312,7 +330,7 @@ class JsonValidator : public flow::Processor {
       part.valid.column(c).reserve(rows, rows * 16);
       columns.push_back(&part.valid.column(c));
     }
-    // Each output column with its field's slot, grouped by how a value is appended (one loop
+    // Each output column with its field's slot, in groups by how a value is appended (one loop
     // per group, no switch per field; unchecked appends: each column has its field's type).
     // Plain pointers: appending to a column writes memory the compiler cannot tell apart from
     // the vectors, so through them it would reload each one for every field.
@@ -321,27 +339,10 @@ class JsonValidator : public flow::Processor {
       const json_validator::Slot* slot;
     };
     const json_validator::Slot* sl = v.slots().data();
-    // Groups: int64 and timestamp (one storage), float64, string, bool.
-    const auto group_of = [](FieldType t) -> std::size_t {
-      switch (t) {
-        case FieldType::Int:
-        case FieldType::Timestamp: return 0;
-        case FieldType::Float: return 1;
-        case FieldType::String: return 2;
-        case FieldType::Bool: return 3;
-      }
-      return 0;
-    };
     std::vector<Out> outs;
-    outs.reserve(field_types_.size());
-    std::array<std::size_t, 4> counts{};
-    for (std::size_t g = 0; g < counts.size(); ++g)
-      for (std::size_t f = 0; f < field_types_.size(); ++f)
-        if (group_of(field_types_[f]) == g) {
-          outs.push_back(Out{columns[f], sl + f});
-          ++counts[g];
-        }
-    const std::size_t ni = counts[0], nd = counts[1], ns = counts[2], nb = counts[3];
+    outs.reserve(grouped_fields_.size());
+    for (const std::size_t f : grouped_fields_) outs.push_back(Out{columns[f], sl + f});
+    const auto [ni, nd, ns, nb] = group_sizes_;
     const Out *ints = outs.data(), *floats = ints + ni, *strings = floats + nd, *bools = strings + ns;
     // Messages are read where they lie in the column: the bytes after one (the next messages)
     // are its parser padding, so only the last few are copied.
@@ -501,7 +502,10 @@ class JsonValidator : public flow::Processor {
   flow::Context* ctx_ = nullptr;
   flow::Logger* log_ = nullptr;
   bool warned_unconnected_ = false;
-  std::vector<FieldType> field_types_;  // the schema's, in output column order
+  // The output columns' indexes, grouped (int64/timestamp, float64, string, bool), and the
+  // size of each group.
+  std::vector<std::size_t> grouped_fields_;
+  std::array<std::size_t, 4> group_sizes_{};
   Part main_part_;
   std::vector<Part> chunk_parts_;                 // with helpers: one per chunk of a batch
   std::vector<std::unique_ptr<Helper>> helpers_;  // threads - 1, started by open()

@@ -284,18 +284,7 @@ namespace {
 // Equality of short keys, inlined: string_view's operator== calls an out-of-line compare() here
 // (callgrind: ~48 instructions per key, 4 keys per record).
 inline bool same(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  const char *x = a.data(), *y = b.data();
-  std::size_t n = a.size();
-  for (; n >= 8; x += 8, y += 8, n -= 8) {  // memcmp of a variable length is a call
-    uint64_t u, v;
-    std::memcpy(&u, x, 8);
-    std::memcpy(&v, y, 8);
-    if (u != v) return false;
-  }
-  for (; n > 0; --n)
-    if (*x++ != *y++) return false;
-  return true;
+  return a.size() == b.size() && detail::same_bytes(a.data(), b.data(), a.size());
 }
 }  // namespace
 
@@ -391,20 +380,20 @@ bool RecordValidator::validate_rest(std::string_view raw, bool tried_in_place) {
 
 bool RecordValidator::validate_rows(const char* chars, std::size_t size, const uint32_t* offsets, std::size_t begin,
                                     std::size_t end, RowVerdict on_row, void* ctx) {
-  auto alone = [&](std::size_t r) {
-    return on_row(ctx, r, validate(std::string_view(chars + offsets[r], offsets[r + 1] - offsets[r]), size - offsets[r]));
+  // Row r's text validated on its own.
+  auto validate_row = [&](std::size_t r) {
+    return validate(std::string_view(chars + offsets[r], offsets[r + 1] - offsets[r]), size - offsets[r]);
   };
+  auto alone = [&](std::size_t r) { return on_row(ctx, r, validate_row(r)); };
   // walk_rows()'s rows: walked ones are checked for the rest of the rules here, the others
   // (and walked ones these rules refuse) validated alone, which also says why.
   struct Stream {
     RecordValidator* self;
-    const char* chars;
-    std::size_t size;
-    const uint32_t* offsets;
+    decltype(validate_row)* validate_alone;
     RowVerdict on_row;
     void* ctx;
     bool stopped = false;
-  } stream{this, chars, size, offsets, on_row, ctx};
+  } stream{this, &validate_row, on_row, ctx};
   auto row_done = [](void* p, std::size_t r, bool walked) {
     auto& s = *static_cast<Stream*>(p);
     bool valid;
@@ -413,8 +402,7 @@ bool RecordValidator::validate_rows(const char* chars, std::size_t size, const u
       ++s.self->stream_accepted_;
       valid = true;
     } else {
-      valid = s.self->validate(std::string_view(s.chars + s.offsets[r], s.offsets[r + 1] - s.offsets[r]),
-                               s.size - s.offsets[r]);
+      valid = (*s.validate_alone)(r);
     }
     if (s.on_row(s.ctx, r, valid)) return true;
     s.stopped = true;
@@ -440,7 +428,6 @@ bool RecordValidator::validate_rows(const char* chars, std::size_t size, const u
       ++r;
       continue;
     }
-    message_.clear();
     const std::size_t next = walker_->walk_rows(chars, offsets, r, w, keys_.data(), keys_.size(), !reject_extra_,
                                                 slots_.data(), row_done, &stream);
     if (stream.stopped) return false;

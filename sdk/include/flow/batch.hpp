@@ -51,16 +51,11 @@ class Column {
 
   // --- appending (the type must match: a ColumnTypeError otherwise) ---
   // int64 and timestamp columns share their storage, so either append works on both.
-  void append_int64(int64_t v) { expect_ints("append_int64"); ints_.push_back(v); note_valid(); }
-  void append_timestamp(int64_t micros) { expect_ints("append_timestamp"); ints_.push_back(micros); note_valid(); }
-  void append_double(double v) { expect(Type::Float64, "append_double"); floats_.push_back(v); note_valid(); }
-  void append_bool(bool v) { expect(Type::Bool, "append_bool"); bools_.push_back(v ? 1 : 0); note_valid(); }
-  void append_string(std::string_view v) {
-    expect(Type::String, "append_string");
-    chars_.append(v.data(), v.size());
-    offsets_.push_back(static_cast<uint32_t>(chars_.size()));
-    note_valid();
-  }
+  void append_int64(int64_t v) { expect_ints("append_int64"); append_int64_unchecked(v); }
+  void append_timestamp(int64_t micros) { expect_ints("append_timestamp"); append_int64_unchecked(micros); }
+  void append_double(double v) { expect(Type::Float64, "append_double"); append_double_unchecked(v); }
+  void append_bool(bool v) { expect(Type::Bool, "append_bool"); append_bool_unchecked(v); }
+  void append_string(std::string_view v) { expect(Type::String, "append_string"); append_string_unchecked(v); }
   // Appends one string written in place: `write(std::string& chars)` appends the value to the
   // column's characters (a source that formats its values saves a copy). It must only append: a
   // writer that shortens them gets a std::logic_error, and earlier rows' text is lost.
