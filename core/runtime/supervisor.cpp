@@ -1,8 +1,11 @@
 #include <fmt/format.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -19,6 +22,36 @@
 #include "spec/delivery_check.hpp"
 
 namespace flow::runtime {
+
+namespace {
+
+// Puts the calling thread under the run's scheduling policy while the run lasts; the threads it
+// starts meanwhile (stages, and the threads stages start in open()) inherit it. A policy that
+// cannot be set leaves the default, with a warning: it changes speed, never results.
+class SchedulingScope {
+ public:
+  explicit SchedulingScope(spec::Scheduling scheduling) {
+    if (scheduling != spec::Scheduling::Batch) return;
+    previous_ = ::sched_getscheduler(0);
+    if (previous_ != SCHED_OTHER) return;  // a policy chosen from outside (chrt) is kept
+    const sched_param param{};
+    if (::sched_setscheduler(0, SCHED_BATCH, &param) == 0) changed_ = true;
+    else write_log(LogLevel::Warn, "flow", fmt::format("run.scheduling: batch could not be set ({}); running under the default policy", std::strerror(errno)));
+  }
+  ~SchedulingScope() {
+    if (!changed_) return;
+    const sched_param param{};
+    ::sched_setscheduler(0, previous_, &param);
+  }
+  SchedulingScope(const SchedulingScope&) = delete;
+  SchedulingScope& operator=(const SchedulingScope&) = delete;
+
+ private:
+  int previous_ = SCHED_OTHER;
+  bool changed_ = false;
+};
+
+}  // namespace
 
 struct Runtime::Impl {
   spec::PipelineSpec spec;
@@ -610,6 +643,7 @@ ReloadResult Runtime::reload(spec::PipelineSpec spec, std::map<std::string, load
 }
 
 RunReport Runtime::run() {
+  SchedulingScope scheduling(impl_->spec.run.scheduling);
   RunReport report;
   const auto start = impl_->clock->now();
   for (impl_->cycle = 0; impl_->spec.run.cycles == 0 || impl_->cycle < impl_->spec.run.cycles; ++impl_->cycle) {

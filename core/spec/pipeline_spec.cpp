@@ -13,7 +13,7 @@ namespace {
 
 const std::vector<std::string> kTopKeys = {"name", "description", "run", "stages", "dashboard", "limits"};
 const std::vector<std::string> kStageKeys = {"id", "plugin", "config", "input", "inputs", "buffer", "stop_after", "description"};
-const std::vector<std::string> kRunKeys = {"duration", "cycles"};
+const std::vector<std::string> kRunKeys = {"duration", "cycles", "scheduling"};
 const std::vector<std::string> kBufferKeys = {"batches", "bytes", "records"};
 
 void check_keys(const Value& map, const std::vector<std::string>& allowed, const std::string& what,
@@ -244,7 +244,7 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
 
   if (const Value* run = root.find("run")) {
     if (!run->is_map()) {
-      errors.push_back({run->location(), "'run' must be a map with 'duration' and/or 'cycles'"});
+      errors.push_back({run->location(), "'run' must be a map with 'duration', 'cycles' and/or 'scheduling'"});
     } else {
       check_keys(*run, kRunKeys, "'run'", errors);
       if (const Value* d = run->find("duration")) {
@@ -263,6 +263,12 @@ std::optional<PipelineSpec> parse_pipeline(const Value& root, const std::string&
           else
             spec.run.cycles = static_cast<int>(*n);
         }
+      }
+      if (const Value* sc = run->find("scheduling")) {
+        const std::string text = sc->is_scalar() ? sc->text() : "?";
+        if (text == "batch") spec.run.scheduling = Scheduling::Batch;
+        else if (text == "normal") spec.run.scheduling = Scheduling::Normal;
+        else errors.push_back({sc->location(), fmt::format("'run.scheduling' must be 'batch' or 'normal', got '{}'", text)});
       }
       if (spec.run.cycles != 1 && !run->find("duration"))  // an invalid duration is reported once, above
         errors.push_back({run->location(), "'run.cycles' needs 'run.duration': each cycle runs for that long"});

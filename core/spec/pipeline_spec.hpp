@@ -44,9 +44,15 @@ struct StageSpec {
   bool usable_id = true;
 };
 
+// How the run's threads are scheduled (`run.scheduling`). Batch: Linux's SCHED_BATCH, under which
+// a thread that wakes does not preempt a running one, so the busiest stage of a saturated pipeline
+// is not switched out each time a neighbour gets a batch or room for one. Normal: SCHED_OTHER.
+enum class Scheduling { Batch, Normal };
+
 struct RunSettings {
   std::optional<Duration> duration;  // none: until the sources end or a signal
   int cycles = 1;                    // 0 = forever
+  Scheduling scheduling = Scheduling::Batch;
 };
 
 struct PipelineSpec {

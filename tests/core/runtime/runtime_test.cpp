@@ -3,12 +3,16 @@
 #include "runtime/runtime.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
 
 #include "host/yaml_value.hpp"
 #include "runtime/clock.hpp"
-#include <fstream>
-#include <set>
-#include <thread>
 #include "support/process.hpp"
 
 namespace {
@@ -199,25 +203,35 @@ stages:
   EXPECT_EQ(counter(r, "src", "acked"), nums.size());
 }
 
-// Stage threads are named after their stage (what `top -H` and perf show).
-TEST(Runtime, StageThreadsCarryTheirStageIds) {
+// Stage threads are named after their stage (what `top -H` and perf show), and run under the
+// pipeline's `run.scheduling` policy (SCHED_BATCH unless `normal`), which the caller's thread
+// gets back when the run ends.
+struct ThreadSeen {
+  std::string name;
+  int policy;
+};
+std::vector<ThreadSeen> threads_of_a_run(const std::string& run_settings) {
   TempDir dir;
-  std::set<std::string> names;
-  auto collect_names = [&](flow::runtime::Runtime& rt) {
+  std::vector<ThreadSeen> seen;
+  auto look = [&](flow::runtime::Runtime& rt) {
     flow::test::eventually([&] {
-      names.clear();
+      seen.clear();
       for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
         std::ifstream comm(task.path() / "comm");
         std::string name;
         std::getline(comm, name);
-        names.insert(name);
+        seen.push_back({name, ::sched_getscheduler(std::stoi(task.path().filename().string()))});
       }
-      return names.count("src") && names.count("a-rather-long-s");
+      auto named = [&](const std::string& n) {
+        return std::any_of(seen.begin(), seen.end(), [&](const ThreadSeen& t) { return t.name == n; });
+      };
+      return named("src") && named("a-rather-long-s");
     });
     rt.request_stop();
   };
   auto r = run_yaml(fmt_yaml(R"(
 name: t
+)" + run_settings + R"(
 stages:
   - id: src
     plugin: test.counter-source
@@ -227,11 +241,29 @@ stages:
     input: src
     config: {path: OUT}
 )",
-                                 dir / "out.txt"),
-                     collect_names);
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_TRUE(names.count("src"));
-  EXPECT_TRUE(names.count("a-rather-long-s"));  // 15 bytes: what Linux keeps of a thread name
+                             dir / "out.txt"),
+                     look);
+  EXPECT_TRUE(r.ok) << r.error;
+  return seen;
+}
+
+TEST(Runtime, StageThreadsCarryTheirStageIdsAndRunUnderBatchScheduling) {
+  if (::sched_getscheduler(0) != SCHED_OTHER) GTEST_SKIP() << "started under another policy (chrt), which a run keeps";
+  std::map<std::string, int> policy;
+  for (const auto& t : threads_of_a_run("")) policy[t.name] = t.policy;
+  ASSERT_TRUE(policy.count("src"));
+  ASSERT_TRUE(policy.count("a-rather-long-s"));  // 15 bytes: what Linux keeps of a thread name
+  EXPECT_EQ(policy["src"], SCHED_BATCH);
+  EXPECT_EQ(policy["a-rather-long-s"], SCHED_BATCH);
+  EXPECT_EQ(::sched_getscheduler(0), SCHED_OTHER);  // given back
+}
+
+TEST(Runtime, NormalSchedulingLeavesTheDefaultPolicy) {
+  std::map<std::string, int> policy;
+  for (const auto& t : threads_of_a_run("run: {scheduling: normal}")) policy[t.name] = t.policy;
+  ASSERT_TRUE(policy.count("src"));
+  EXPECT_EQ(policy["src"], SCHED_OTHER);
+  EXPECT_EQ(policy["a-rather-long-s"], SCHED_OTHER);
 }
 
 TEST(Runtime, CyclesRunTheirDurationEachTime) {

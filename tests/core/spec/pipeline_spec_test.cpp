@@ -87,6 +87,9 @@ const Case kCases[] = {
     {"bad_duration",
      "name: x\nrun: {duration: 5}\nstages:\n  - id: s\n    plugin: test.counter-source\n",
      {"p.yaml:2:17: error: 'run.duration' must be a positive duration such as 30s or 2m, got '5'"}},
+    {"bad_scheduling",
+     "name: x\nrun: {scheduling: fifo}\nstages:\n  - id: s\n    plugin: test.counter-source\n",
+     {"p.yaml:2:19: error: 'run.scheduling' must be 'batch' or 'normal', got 'fifo'"}},
     {"bad_buffer",
      "name: x\nstages:\n  - id: s\n    plugin: test.counter-source\n  - id: p\n    plugin: test.passthrough\n    input: s\n    buffer: {batches: 0, byts: 1}\n",
      {"p.yaml:8:26: error: unknown key 'byts' in 'buffer' (did you mean 'bytes'?)",
@@ -146,6 +149,21 @@ TEST(PipelineSpec, OverridesSetStageOptionsAndRunSettings) {
   ASSERT_TRUE(spec);
   EXPECT_EQ(spec->stages[0].config.find("count")->text(), "7");
   EXPECT_EQ(spec->run.duration, flow::Duration(3000));
+  EXPECT_EQ(spec->run.scheduling, flow::spec::Scheduling::Batch);  // the default
+}
+
+TEST(PipelineSpec, SchedulingIsBatchUnlessSetToNormal) {
+  std::vector<flow::ConfigError> errors;
+  auto root = flow::config::parse_yaml("name: x\nrun: {scheduling: batch}\nstages:\n  - id: s\n    plugin: test.counter-source\n",
+                                       "p.yaml", errors);
+  ASSERT_TRUE(root);
+  auto spec = flow::spec::parse_pipeline(*root, "p.yaml", errors);
+  ASSERT_TRUE(spec && errors.empty());
+  EXPECT_EQ(spec->run.scheduling, flow::spec::Scheduling::Batch);
+  flow::spec::apply_overrides(*root, {"run.scheduling=normal"}, errors);
+  spec = flow::spec::parse_pipeline(*root, "p.yaml", errors);
+  ASSERT_TRUE(spec && errors.empty());
+  EXPECT_EQ(spec->run.scheduling, flow::spec::Scheduling::Normal);
 }
 
 // `limits`: the pipeline-wide bound is split over its channels (one per stage with inputs).
