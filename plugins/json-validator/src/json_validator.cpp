@@ -1,5 +1,7 @@
 // json-validator: raw JSON messages in, typed columns out; every rejected record leaves with a
 // reason (dead letters on output "invalid"), is dropped, or fails the pipeline.
+#include <pthread.h>
+
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -172,8 +174,11 @@ class JsonValidator : public flow::Processor {
     ctx_ = &ctx;
     log_ = &ctx.log();
     helpers_.clear();
-    for (int64_t t = 1; t < thread_count(o_.threads); ++t)
-      helpers_.push_back(std::make_unique<Helper>(*this, make_validator(o_)));
+    for (int64_t t = 1; t < thread_count(o_.threads); ++t) {
+      const std::string suffix = "+" + std::to_string(t);  // "validate+1": kept whole when the id is cut
+      helpers_.push_back(
+          std::make_unique<Helper>(*this, make_validator(o_), ctx.stage_id().substr(0, 15 - suffix.size()) + suffix));
+    }
   }
 
   void close() override { helpers_.clear(); }
@@ -409,8 +414,11 @@ class JsonValidator : public flow::Processor {
   // A thread with its own RecordValidator that takes chunks of each batch it is told about.
   class Helper {
    public:
-    Helper(const JsonValidator& stage, json_validator::RecordValidator v)
-        : stage_(stage), validator_(std::move(v)), thread_([this] { loop(); }) {}
+    // name: the thread's name for top -H and perf (the stage id and "+N", cut to Linux's 15 bytes).
+    Helper(const JsonValidator& stage, json_validator::RecordValidator v, const std::string& name)
+        : stage_(stage), validator_(std::move(v)), thread_([this] { loop(); }) {
+      ::pthread_setname_np(thread_.native_handle(), name.c_str());
+    }
     ~Helper() {
       {
         std::lock_guard lock(mu_);

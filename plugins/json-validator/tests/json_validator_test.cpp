@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -573,6 +575,28 @@ TEST(JsonValidator, DefaultThreadsTakeASecondCoreWhenThereIsOne) {
   one.open();
   EXPECT_EQ(threads_of_this_process(), before);
   one.close();
+}
+
+// Helper threads carry the stage id and their number (top -H, perf), the number kept whole when
+// the id is cut to the 15 bytes Linux keeps.
+TEST(JsonValidator, HelperThreadsAreNamedAfterTheStage) {
+  auto names = [] {
+    std::set<std::string> out;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      out.insert(name);
+    }
+    return out;
+  };
+  StageHarness h(*flow_plugin_entry::descriptor(), kSchema + "threads: 3\n");
+  h.open();
+  const auto seen = names();
+  EXPECT_TRUE(seen.count("stage-under-t+1")) << ::testing::PrintToString(seen);  // "stage-under-test" cut
+  EXPECT_TRUE(seen.count("stage-under-t+2")) << ::testing::PrintToString(seen);
+  EXPECT_FALSE(seen.count("stage-under-t+3"));
+  h.close();
 }
 
 TEST(JsonValidator, ThreadsFailOnTheFirstInvalidRowWhicheverShareHoldsIt) {
