@@ -68,7 +68,7 @@ class JsonValidator : public flow::Processor {
     std::string extra_fields = "ignore";
     std::string on_invalid = "dead-letter";
     flow::ByteSize max_message_bytes{1024 * 1024};
-    int64_t threads = 0;
+    int64_t threads = 1;
   };
 
   static flow::PluginInfo info() {
@@ -98,7 +98,8 @@ class JsonValidator : public flow::Processor {
     t.add("threads", &Options::threads,
           "Threads validating each batch: the stage's own and threads - 1 helpers, taking chunks of the "
           "batch's rows in turn (joined in order, so the output is the same); 0 = 2 on a machine with "
-          "2 or more cores, else 1. More than 1 helps when this stage is a pipeline's slowest")
+          "2 or more cores, else 1. More than 1 helps when this stage is a pipeline's slowest and "
+          "cores are idle")
         .range(0, 64);
   }
 
@@ -465,8 +466,9 @@ class JsonValidator : public flow::Processor {
     c->add(n);
   }
 
-  // threads: 0 is one helper where there is a second core: validation is most of the IoT
-  // pipeline's work, and two threads measured 1.0-1.45x faster than one on 2 cores.
+  // threads: 0 is one helper where there is a second core. Not the default: in the IoT pipeline
+  // on 2 cores, under SCHED_BATCH, the other stages keep the second core busy and a helper only
+  // adds CPU (docs/architecture.md, "The local pipeline, fifth round").
   static int64_t thread_count(int64_t option) {
     if (option > 0) return option;
     return std::thread::hardware_concurrency() >= 2 ? 2 : 1;
