@@ -321,7 +321,7 @@ void register_pipeline_commands(CLI::App& app, Globals& g) {
   auto* run = app.add_subcommand(
       "run", "Run a pipeline until its sources end, its duration passes, or SIGINT/SIGTERM; SIGHUP re-reads the file (hot reload)");
   run->add_option("file", args->file, "Pipeline YAML file")->required()->check(CLI::ExistingFile);
-  run->add_option("--set", args->sets, "Override an option: stage.option=value, or run.duration=30s / run.cycles=3")
+  run->add_option("--set", args->sets, "Override an option: stage.option=value, or run.duration=30s / run.cycles=3 / run.scheduling=normal")
       ->type_name("KEY=VALUE");
   run->add_option("--duration", args->duration, "Run for this long per cycle (e.g. 30s, 2m); same as --set run.duration=...")
       ->type_name("DURATION");
