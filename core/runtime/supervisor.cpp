@@ -36,7 +36,10 @@ class SchedulingScope {
     if (previous_ != SCHED_OTHER) return;  // a policy chosen from outside (chrt) is kept
     const sched_param param{};
     if (::sched_setscheduler(0, SCHED_BATCH, &param) == 0) changed_ = true;
-    else write_log(LogLevel::Warn, "flow", fmt::format("run.scheduling: batch could not be set ({}); running under the default policy", std::strerror(errno)));
+    else
+      write_log(LogLevel::Warn, "flow",
+                fmt::format("run.scheduling: batch could not be set ({}); running under the default policy",
+                            std::strerror(errno)));
   }
   ~SchedulingScope() {
     if (!changed_) return;
