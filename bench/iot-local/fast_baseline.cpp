@@ -10,6 +10,8 @@
 //   gen     generate only (the messages are dropped)
 //   parse   parse + validate only, over 1M pre-generated messages cycled (the JSON limit)
 //   format  format only, from 1M pre-parsed rows cycled, into memory (the formatting limit)
+//   all-plain, parse-plain   the same with json-validator's plain scan (plain_scan.hpp) in place
+//           of simdjson: what the loop gains from the parser the pipeline uses first
 // Prints "SECONDS VALID_RECORDS OUTPUT_BYTES"; SECONDS times the mode's loop alone.
 #include <fcntl.h>
 #include <simdjson.h>
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "../../plugins/csv-window-sink/src/csv_format.hpp"
+#include "../../plugins/json-validator/src/plain_scan.hpp"
 #include "../../plugins/sensor-simulator/src/reading_generator.hpp"
 
 namespace {
@@ -108,6 +111,37 @@ bool validate(od::parser& parser, const char* data, std::size_t len, std::size_t
   return seen == 15;
 }
 
+// The same with json-validator's plain scan, which the pipeline tries before simdjson: the
+// simulator's valid messages are all of its form (a message it is not sure of is rejected here).
+class PlainValidator {
+ public:
+  PlainValidator() {
+    using json_validator::fast::Key;
+    using json_validator::fast::Kind;
+    keys_[0] = Key::make("sensor_id", Kind::Int, true);
+    keys_[0].min_int = 1;
+    keys_[1] = Key::make("temperature", Kind::Float, true);
+    keys_[1].min = -20;
+    keys_[1].max = 50;
+    keys_[2] = Key::make("humidity", Kind::Float, true);
+    keys_[2].min = 0;
+    keys_[2].max = 100;
+    keys_[3] = Key::make("timestamp", Kind::Timestamp, true);
+  }
+  // `len` bytes, and json_validator::plain::kReadPast more readable.
+  bool validate(const char* data, std::size_t len, StampParser& stamps, Row& row) {
+    if (!json_validator::plain::scan(data, len, keys_, 4, out_)) return false;
+    row.id = out_[0].i;
+    row.temp = out_[1].d;
+    row.hum = out_[2].d;
+    return stamps.parse(out_[3].s, row.secs);
+  }
+
+ private:
+  json_validator::fast::Key keys_[4];
+  json_validator::Slot out_[4];
+};
+
 // Appends a row; the timestamp text is cached per second, and readings (tenths) take the
 // short-decimal path csv-window-sink uses (std::to_chars's bytes at a tenth of its cost).
 class Formatter {
@@ -151,10 +185,18 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s all|gen|parse|format RECORDS [OUTPUT.csv]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s all|gen|parse|format|all-plain|parse-plain RECORDS [OUTPUT.csv]\n", argv[0]);
     return 2;
   }
-  const std::string mode = argv[1];
+  std::string mode = argv[1];
+  const bool plain = mode.size() > 6 && mode.compare(mode.size() - 6, 6, "-plain") == 0;
+  if (plain) mode.resize(mode.size() - 6);
+  PlainValidator plain_validator;
+  // One message through the chosen parser (`capacity` bytes readable from data).
+  auto check = [&](od::parser& parser, const char* data, std::size_t len, std::size_t capacity, StampParser& stamps,
+                   Row& row) {
+    return plain ? plain_validator.validate(data, len, stamps, row) : validate(parser, data, len, capacity, stamps, row);
+  };
   const long long records = std::atoll(argv[2]);
   auto gen = make_generator();
   flow_sim::Reading reading;
@@ -186,7 +228,7 @@ int main(int argc, char** argv) {
       const std::string_view m = gen.next(reading);
       if (m.size() > 256) continue;
       std::memcpy(msg, m.data(), m.size());
-      if (!validate(parser, msg, m.size(), sizeof msg, stamps, row)) continue;
+      if (!check(parser, msg, m.size(), sizeof msg, stamps, row)) continue;
       fmt.append(block, row);
       ++valid;
       if (block.size() >= kBlock) flush();
@@ -218,7 +260,7 @@ int main(int argc, char** argv) {
     Row row;
     for (long long i = 0; i < records; ++i) {
       const auto [off, len] = spans[static_cast<std::size_t>(i % kCycle)];
-      if (validate(parser, arena.data() + off, len, arena.size() - off, stamps, row)) ++valid;
+      if (check(parser, arena.data() + off, len, arena.size() - off, stamps, row)) ++valid;
       bytes += static_cast<long long>(len);
     }
     std::printf("%.4f %lld %lld\n", seconds_since(t0), valid, bytes);

@@ -35,6 +35,7 @@ struct alignas(64) Key {
   uint32_t quoted_mask = 0;
   Kind kind = Kind::String;
   bool plain = false;  // no '"', '\\' or control character: comparable with the raw key text
+  bool ascii = false;  // plain and only bytes < 0x80: plain::scan() matches it without UTF-8 checks
   bool required = true;
   std::string_view name;
   // The field's bounds (without min or max: the type's whole range), checked while walking.
@@ -46,6 +47,8 @@ struct alignas(64) Key {
     k.name = name;
     k.kind = kind;
     k.plain = plain;
+    k.ascii = plain;
+    for (const char c : name) k.ascii = k.ascii && static_cast<unsigned char>(c) < 0x80;
     if (plain && name.size() < sizeof k.quoted) {
       for (std::size_t i = 0; i < name.size(); ++i) k.quoted[i] = name[i];
       k.quoted[name.size()] = '"';

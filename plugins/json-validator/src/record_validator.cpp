@@ -325,6 +325,7 @@ RecordValidator::RecordValidator(std::vector<FieldSpec> fields, bool reject_extr
 }
 
 bool RecordValidator::use_fast_path(bool on) {
+  plain_ = on;
   if (!on) walker_.reset();
   else if (!walker_ && fast::Walker::supported()) walker_ = std::make_unique<fast::Walker>();
   return walker_ != nullptr;
@@ -374,7 +375,9 @@ bool RecordValidator::validate_rest(std::string_view raw, bool tried_in_place) {
   // that much readable: the message is copied into a padded buffer.
   // validate() has tried it in place when it could.
   copy_to_buffer(raw);
-  if (!tried_in_place && walker_ && accept_fast(buffer_.get(), raw.size(), buffer_capacity_)) return true;
+  if (!tried_in_place &&
+      (accept_plain(buffer_.get(), raw.size()) || (walker_ && accept_fast(buffer_.get(), raw.size(), buffer_capacity_))))
+    return true;
   return validate_dom(raw);
 }
 
@@ -410,6 +413,16 @@ bool RecordValidator::validate_rows(const char* chars, std::size_t size, const u
   };
   std::size_t r = begin;
   while (r < end) {
+    // Rows of the plainest form one by one (no stage 1); the first that is not starts a window.
+    for (; plain_ && r < end; ++r) {
+      const std::size_t len = offsets[r + 1] - offsets[r];
+      if (len == 0 || len > max_bytes_ || size - offsets[r + 1] < simdjson::SIMDJSON_PADDING ||
+          !accept_plain(chars + offsets[r], len))
+        break;
+      message_.clear();
+      if (!on_row(ctx, r, true)) return false;
+    }
+    if (r == end) break;
     // A window of rows for one stream: not empty, within max_message_bytes, together at most
     // kStreamBytes, and the parser's padding readable after the last.
     std::size_t w = r;

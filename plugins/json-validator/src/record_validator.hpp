@@ -1,6 +1,7 @@
 // The validation core of json-validator, independent of batches: a record schema read from the
 // stage's `schema` option, and a RecordValidator that checks one message against it. A valid
-// message is accepted by one on-demand pass (fast_walk.hpp) when the CPU has AVX2; anything
+// message is accepted by one plain pass over its bytes (plain_scan.hpp) when it has the form
+// producers write, else by one on-demand pass (fast_walk.hpp) when the CPU has AVX2; anything
 // else is decided, and explained, by simdjson's DOM parser. Tests and benchmarks use it directly.
 #pragma once
 
@@ -20,6 +21,7 @@
 #include "flow/schema.hpp"
 #include "fast_walk.hpp"
 #include "flow/value.hpp"
+#include "plain_scan.hpp"
 #include "timestamp_format.hpp"
 
 namespace json_validator {
@@ -102,10 +104,15 @@ class RecordValidator {
   Reason reason() const { return reason_; }
   const std::string& message() const { return message_; }
 
-  // Tests: turn the on-demand fast path off (DOM only) or on (when the CPU has it); true if on.
+  // Tests: turn the fast paths (the plain scan and the on-demand walk) off (DOM only) or on
+  // (the walk when the CPU has it); true if the walk is on.
   bool use_fast_path(bool on);
-  // How many messages the fast path accepted (tests: it is really used).
+  // Tests: turn the plain scan alone off or on (so the walk is tested on every message).
+  void use_plain_scan(bool on) { plain_ = on; }
+  // How many messages the fast paths accepted (tests: they are really used).
   uint64_t fast_accepted() const { return fast_accepted_; }
+  // How many of those the plain scan accepted.
+  uint64_t plain_accepted() const { return plain_accepted_; }
   // How many of those validate_rows() accepted from a document stream (tests: it is used).
   uint64_t stream_accepted() const { return stream_accepted_; }
 
@@ -114,6 +121,7 @@ class RecordValidator {
   bool validate_dom(std::string_view raw);  // raw is in buffer_
   void copy_to_buffer(std::string_view raw);
   bool accept_fast(const char* buf, std::size_t len, std::size_t capacity);
+  bool accept_plain(const char* buf, std::size_t len);
   bool accept_walked();
   bool timestamp(std::size_t f, std::string_view s, int64_t& micros);
   bool parse_timestamp(std::size_t f, std::size_t at, std::string_view s, int64_t& micros);
@@ -131,10 +139,11 @@ class RecordValidator {
   std::size_t max_bytes_;
   simdjson::dom::parser parser_;
   std::unique_ptr<fast::Walker> walker_;  // null when the CPU cannot run it
+  bool plain_ = true;                      // plain::scan() first
   std::vector<fast::Key> keys_;
   // Fields with work left after the walk: timestamps (parsed) and `allowed` lists (checked).
   std::vector<std::size_t> after_walk_;
-  uint64_t fast_accepted_ = 0, stream_accepted_ = 0;
+  uint64_t fast_accepted_ = 0, stream_accepted_ = 0, plain_accepted_ = 0;
   std::unique_ptr<char[]> buffer_;  // the message plus simdjson's padding
   std::size_t buffer_capacity_ = 0;
   std::vector<Slot> slots_;
@@ -190,8 +199,10 @@ inline bool RecordValidator::validate(std::string_view raw, std::size_t readable
   // The fast path reads the padding but never depends on its bytes (the JSON ends at the
   // object's last brace; stage 1 pads the last block itself): a message with enough readable
   // bytes after it is parsed where it lies.
-  if (walker_ && !raw.empty() && raw.size() <= max_bytes_ && readable >= raw.size() + simdjson::SIMDJSON_PADDING) {
-    if (accept_fast(raw.data(), raw.size(), readable)) {
+  static_assert(simdjson::SIMDJSON_PADDING >= plain::kReadPast);
+  if ((walker_ || plain_) && !raw.empty() && raw.size() <= max_bytes_ &&
+      readable >= raw.size() + simdjson::SIMDJSON_PADDING) {
+    if (accept_plain(raw.data(), raw.size()) || (walker_ && accept_fast(raw.data(), raw.size(), readable))) {
       message_.clear();
       return true;
     }
@@ -206,6 +217,13 @@ inline bool RecordValidator::validate(std::string_view raw, std::size_t readable
 inline bool RecordValidator::accept_fast(const char* buf, std::size_t len, std::size_t capacity) {
   return walker_->walk(buf, len, capacity, keys_.data(), keys_.size(), !reject_extra_, slots_.data()) &&
          accept_walked();
+}
+
+// The same for one plain scan (plain_scan.hpp); `len` bytes and plain::kReadPast readable after.
+inline bool RecordValidator::accept_plain(const char* buf, std::size_t len) {
+  if (!plain_ || !plain::scan(buf, len, keys_.data(), keys_.size(), slots_.data()) || !accept_walked()) return false;
+  ++plain_accepted_;
+  return true;
 }
 
 // The rest of the rules (allowed lists, timestamps) for the values a walk left in the slots.

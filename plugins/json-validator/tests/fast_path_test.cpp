@@ -144,17 +144,85 @@ void expect_same(RecordValidator& fast, RecordValidator& dom, const std::string&
   }
 }
 
+// Which fast paths a validator under test has: both (the default), the on-demand walk alone, or
+// the plain scan alone (as on a CPU without AVX2), so that each is compared with the DOM parser
+// on every message.
+enum class Paths { Both, WalkOnly, PlainOnly };
+
+void use_paths(RecordValidator& v, Paths p) {
+  v.use_fast_path(p != Paths::PlainOnly);
+  v.use_plain_scan(p != Paths::WalkOnly);
+}
+
 TEST(FastPath, AgreesWithTheDomParserOnEdgesAndMutations) {
+  for (Paths paths : {Paths::Both, Paths::WalkOnly, Paths::PlainOnly})
+    for (bool reject_extra : {false, true}) {
+      RecordValidator fast = make(kSchema, reject_extra), dom = make(kSchema, reject_extra);
+      if (!fast.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+      use_paths(fast, paths);
+      ASSERT_FALSE(dom.use_fast_path(false));
+      for (const auto& s : kSeeds) expect_same(fast, dom, s);
+      for (const auto& s : kEdges) expect_same(fast, dom, s);
+      std::mt19937_64 rng(reject_extra ? 7 : 20250615);
+      for (int i = 0; i < 40000; ++i) expect_same(fast, dom, mutate(kSeeds[rng() % kSeeds.size()], rng));
+      EXPECT_GT(fast.fast_accepted(), 50u);  // the seeds, and mutations that stay valid (digits, spaces)
+      if (paths == Paths::WalkOnly) {
+        EXPECT_EQ(fast.plain_accepted(), 0u);
+      } else {
+        EXPECT_GT(fast.plain_accepted(), 50u);
+      }
+      if (paths == Paths::PlainOnly) {
+        EXPECT_EQ(fast.plain_accepted(), fast.fast_accepted());
+      }
+      EXPECT_EQ(dom.fast_accepted(), 0u);
+      if (HasFatalFailure()) return;
+    }
+}
+
+// The plain scan takes the form producers write, and leaves every other valid form to the walk
+// (which the DOM parser agrees with): what it takes and what it leaves, counted one by one.
+TEST(FastPath, PlainScanTakesThePlainFormAndLeavesTheRest) {
+  const std::string t = R"("timestamp":"2025-06-15 09:12:01")";
+  const std::vector<std::string> taken = {
+      R"({"sensor_id":7,"temperature":-3.5,"humidity":66.2,)" + t + "}",
+      R"({"sensor_id":1,"temperature":29,)" + t + "}",
+      " \t\r\n{ \"sensor_id\" :\n1 , \"temperature\": 0.0 ,  " + t + " , \"humidity\":null } \n",
+      R"({)" + t + R"(,"temperature":-0.5,"sensor_id":100000})",  // out of schema order
+      R"({"sensor_id":2,"temperature":1,"humidity":0.00000000000001,)" + t + "}",  // 15 digits
+      R"({"sensor_id":2,"temperature":1,"humidity":-99999999999.9999,)" + t + "}",
+      R"({"sensor_id":2,"temperature":-0.0,"level":3,"ratio":0.5,)" + t + "}",
+      "{\"sensor_id\":2,\"temperature\":1,\"status\":\"ok\",\"active\":false,\"flag\":true,\"note\":\"~ \x7f!\"," + t +
+          "}",
+      R"({"sensor_id":2,"temperature":1,"note":"","active":null,"level":null,)" + t + "}",
+  };
+  const std::vector<std::string> left = {
+      R"({"sensor_id":1,"temperature":1e1,)" + t + "}",                  // exponent
+      R"({"sensor_id":1,"temperature":1,"humidity":0.000000000000001,)" + t + "}",  // 16 digits
+      R"({"sensor_id":1,"temperature":1,"humidity":1234567890123456,)" + t + "}",   // 16 digits
+      R"({"sensor_id":1,"temperature":-0,)" + t + "}",                   // -0 as an integer
+      R"({"sensor_id":1,"temperature":1,"note":"caf\u00e9",)" + t + "}",  // an escape
+      R"({"sensor_id":1,"temperature":1,"note":"caf\u00c3\u00a9",)" + t + "}",
+      "{\"sensor_id\":1,\"temperature\":1,\"note\":\"caf\xc3\xa9\"," + t + "}",  // UTF-8
+      R"({"sensor\u005fid":1,"temperature":1,)" + t + "}",              // an escaped key
+      R"({"sensor_id":1,"temperature":1,"other":2,)" + t + "}",         // a key not in the schema
+  };
   for (bool reject_extra : {false, true}) {
     RecordValidator fast = make(kSchema, reject_extra), dom = make(kSchema, reject_extra);
-    if (!fast.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
-    ASSERT_FALSE(dom.use_fast_path(false));
-    for (const auto& s : kSeeds) expect_same(fast, dom, s);
-    for (const auto& s : kEdges) expect_same(fast, dom, s);
-    std::mt19937_64 rng(reject_extra ? 7 : 20250615);
-    for (int i = 0; i < 40000; ++i) expect_same(fast, dom, mutate(kSeeds[rng() % kSeeds.size()], rng));
-    EXPECT_GT(fast.fast_accepted(), 50u);  // the seeds, and mutations that stay valid (digits, spaces)
-    EXPECT_EQ(dom.fast_accepted(), 0u);
+    fast.use_fast_path(true);
+    dom.use_fast_path(false);
+    for (const auto& m : taken) {
+      const uint64_t before = fast.plain_accepted();
+      expect_same(fast, dom, m);
+      EXPECT_EQ(fast.plain_accepted(), before + 2) << m;  // in place and copied
+    }
+    for (const auto& m : left) {
+      const uint64_t before = fast.plain_accepted();
+      expect_same(fast, dom, m);
+      EXPECT_EQ(fast.plain_accepted(), before) << m;
+      if (!reject_extra || m.find("other") == std::string::npos) {
+        EXPECT_TRUE(dom.validate(m)) << m << ": " << dom.message();  // valid, only not plain
+      }
+    }
   }
 }
 
@@ -188,6 +256,7 @@ timestamp: timestamp
   }
   EXPECT_GT(valid, 10000u);
   EXPECT_EQ(v.fast_accepted(), 2 * valid);  // expect_same validates each twice: in place and copied
+  EXPECT_EQ(v.plain_accepted(), v.fast_accepted());  // all in the plain form
 }
 
 }  // namespace
@@ -393,9 +462,11 @@ void expect_rows_as_alone(RecordValidator& v, RecordValidator& alone, const std:
 }
 
 TEST(FastPath, RowsInAStreamAgreeWithRowsAlone) {
+  for (bool plain : {false, true})
   for (bool reject_extra : {false, true}) {
     RecordValidator v = make(kSchema, reject_extra), alone = make(kSchema, reject_extra);
     if (!v.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+    v.use_plain_scan(plain);  // off: every valid row from a stream; on: the plain ones scanned
     std::mt19937_64 rng(reject_extra ? 31 : 1234);
     // Awkward neighbours: rows that are not one document, or would join with the next one.
     const std::vector<std::string> joiners = {"", " ", "{", "}", "{\"a\":", "\"", "\\", "[", "]", "1", "x",
@@ -429,7 +500,11 @@ TEST(FastPath, RowsInAStreamAgreeWithRowsAlone) {
       expect_rows_as_alone(v, alone, rows, round % 2 ? 64 : 0);
       if (HasFatalFailure()) return;
     }
-    EXPECT_GT(v.stream_accepted(), 10000u);  // most valid rows came from streams
+    if (plain) {
+      EXPECT_GT(v.plain_accepted(), 10000u);  // most valid rows were plain
+    } else {
+      EXPECT_GT(v.stream_accepted(), 10000u);  // most valid rows came from streams
+    }
   }
 }
 
@@ -438,6 +513,7 @@ TEST(FastPath, RowsInAStreamAgreeWithRowsAlone) {
 TEST(FastPath, RowsInAStreamEndingInAPartOfADocument) {
   RecordValidator v = make(kSchema, false), alone = make(kSchema, false);
   if (!v.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+  v.use_plain_scan(false);  // every row through the stream
   for (const std::string tail : {"[1,", "{\"a\":", "{", "[", "{\"sensor_id\":1"}) {
     std::vector<std::string> rows(10, kSeeds[1]);
     rows.push_back(kSeeds[1] + tail);
@@ -453,6 +529,7 @@ TEST(FastPath, RowsInAStreamEndingInAPartOfADocument) {
 TEST(FastPath, RowsInAStreamAfterARowTheParserGivesUpOn) {
   RecordValidator v = make(kSchema, false), alone = make(kSchema, false);
   if (!v.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+  v.use_plain_scan(false);  // every row through the stream
   for (const std::string bad : {R"({"sensor_id":1,"temperature":1 "timestamp":"2025-06-15 09:12:01"})",
                                 R"({"sensor_id":1,"temperature":1,"timestamp" "2025-06-15 09:12:01"})",
                                 R"({"sensor_id":1,"temperature":[1,{"a":}],"timestamp":"2025-06-15 09:12:01"})",
@@ -467,6 +544,7 @@ TEST(FastPath, RowsInAStreamAfterARowTheParserGivesUpOn) {
 TEST(FastPath, RowsInAStreamStopWhenTold) {
   RecordValidator v = make(kSchema, false);
   if (!v.use_fast_path(true)) GTEST_SKIP() << "this CPU cannot run simdjson's haswell kernel";
+  v.use_plain_scan(false);
   std::string chars;
   std::vector<uint32_t> offsets{0};
   for (int i = 0; i < 200; ++i) {
