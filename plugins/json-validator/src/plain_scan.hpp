@@ -34,8 +34,9 @@ namespace detail {
 
 inline bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
+// Every JSON space is <= ' ': one compare for the usual byte that is not one.
 inline const char* skip_space(const char* p, const char* end) {
-  while (p < end && is_space(*p)) ++p;
+  while (p < end && static_cast<unsigned char>(*p) <= ' ' && is_space(*p)) ++p;
   return p;
 }
 
@@ -46,6 +47,12 @@ inline bool key_at(const char* p, const char* end, const fast::Key& key) {
   const std::size_t m = key.name.size();
   if (!key.ascii || static_cast<std::size_t>(end - p) <= m) return false;
 #if defined(__SSE2__)
+  if (key.quoted_mask && key.quoted_mask <= 0xffff) {  // name + quote in 16 bytes: one load
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i x = _mm_load_si128(reinterpret_cast<const __m128i*>(key.quoted));
+    const auto equal = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(a, x)));
+    return (equal & key.quoted_mask) == key.quoted_mask;
+  }
   if (key.quoted_mask) {  // name + quote in 32 bytes: two loads (kReadPast readable after end)
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
@@ -182,9 +189,10 @@ inline bool scan(const char* s, std::size_t len, const fast::Key* keys, std::siz
       seen |= bit;
       hint = k + 1;
       const fast::Key& key = keys[k];
-      p = skip_space(p + key.name.size() + 1, end);
+      p += key.name.size() + 1;
+      if (p < end && *p != ':') p = skip_space(p, end);  // spaces are rare: tested for after
       if (p == end || *p != ':') return false;
-      p = skip_space(p + 1, end);
+      if (++p < end && static_cast<unsigned char>(*p) <= ' ') p = skip_space(p, end);
       if (p == end) return false;
       Slot& o = out[k];
       if (*p == 'n') {
@@ -214,14 +222,14 @@ inline bool scan(const char* s, std::size_t len, const fast::Key* keys, std::siz
         }
         o.present = true;
       }
-      p = skip_space(p, end);
+      if (p < end && *p != ',') p = skip_space(p, end);
       if (p == end) return false;
       if (*p == '}') {
         ++p;
         break;
       }
       if (*p != ',') return false;
-      p = skip_space(p + 1, end);
+      if (++p < end && static_cast<unsigned char>(*p) <= ' ') p = skip_space(p, end);
     }
   }
   if (skip_space(p, end) != end) return false;
