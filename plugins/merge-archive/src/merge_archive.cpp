@@ -995,11 +995,12 @@ class MergeArchive : public flow::Processor {
   }
 
   // Removes files (those already gone are skipped); says which existed. With up to 64 threads: on
-  // ext4 mounted with `discard` an unlink that frees blocks waits for its journal commit (~3 ms
-  // on the bench VM: 30 s for 10,000 manifest entries one at a time), and concurrent unlinks
-  // share commits (10,000 parts of 32 KB and their entries: 1.2 s with 8 threads, 0.65 with 16,
-  // 0.5 with 64; no better with 128 or 256). Throws, after all were tried, naming the first
-  // file that could not be removed.
+  // ext4 mounted with `discard` an unlink that frees blocks waits on the device: for its journal
+  // commit (~3 ms on an earlier bench VM: 30 s for 10,000 manifest entries one at a time), or,
+  // where the file system has no journal, for the discard itself, issued in the unlink (~60 us
+  // on the 2026-11 VM), and concurrent unlinks overlap the waits (10,000 parts of 32 KB and
+  // their entries: 1.2 s with 8 threads, 0.65 with 16, 0.5 with 64; no better with 128 or
+  // 256). Throws, after all were tried, naming the first file that could not be removed.
   static std::vector<char> remove_files(const std::vector<fs::path>& paths) {
     std::vector<char> removed(paths.size(), 0);
     std::vector<std::error_code> errors(paths.size());
